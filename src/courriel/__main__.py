@@ -1,0 +1,5 @@
+"""Allow ``python -m courriel``."""
+
+from courriel.cli.main import main
+
+main()
