@@ -1,0 +1,227 @@
+"""Composition root: builds the services from the configuration and runs the roles.
+
+``open_services`` is what every admin command uses: it creates and migrates the data
+folder as needed and yields the database, blob store and mail store. ``Node`` runs the
+listeners of ``courriel serve`` on one event loop and stops them cleanly: listeners stop
+accepting first, transactions in flight finish (or get 421), and the database is closed
+last, so nothing that was acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from courriel.config import LoadedConfig, ensure_data_dir, load_config, parse_listen
+from courriel.delivery.router import Router
+from courriel.errors import ListenerError
+from courriel.mailstore.service import MailStore
+from courriel.protocols.pop3.server import Pop3Server
+from courriel.protocols.pop3.session import Pop3Settings
+from courriel.protocols.sasl import AuthThrottle
+from courriel.protocols.smtp.server import SmtpServer
+from courriel.protocols.smtp.session import SmtpSettings
+from courriel.protocols.tls import ensure_certificate, server_context
+from courriel.storage.blobs import BlobStore, open_blob_store
+from courriel.storage.db import Database, sqlite_url_for
+
+__all__ = ["ROLES", "Listener", "Node", "Services", "open_services"]
+
+log = logging.getLogger(__name__)
+
+# Roles `courriel serve --roles` knows, and the listener keys each one opens.
+ROLES: dict[str, tuple[str, ...]] = {
+    "smtp": ("smtp", "submission", "submissions"),
+    "pop3": ("pop3", "pop3s"),
+}
+# Ports used by `--high-ports` for a non-root quick start (the issue's list).
+HIGH_PORTS: dict[str, int] = {
+    "smtp": 2525,
+    "submission": 2587,
+    "submissions": 2465,
+    "pop3": 2110,
+    "pop3s": 2995,
+    "imap": 2143,
+    "imaps": 2993,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """The open services of one data folder."""
+
+    loaded: LoadedConfig
+    db: Database
+    blobs: BlobStore
+    mailstore: MailStore
+
+
+def high_port_overrides(loaded: LoadedConfig) -> dict[str, str]:
+    """Move listeners still on their default standard port to the 2xxx ports."""
+    overrides: dict[str, str] = {}
+    for key, port in HIGH_PORTS.items():
+        name = f"listen.{key}"
+        value = getattr(loaded.config.listen, key)
+        if loaded.sources.get(name) != "default" or not value:
+            continue
+        addr = parse_listen(value)
+        if addr is not None:
+            host = f"[{addr.host}]" if ":" in addr.host else addr.host
+            overrides[name] = f"{host}:{port}"
+    return overrides
+
+
+@asynccontextmanager
+async def open_services(
+    data_dir: Path,
+    overrides: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    loaded: LoadedConfig | None = None,
+) -> AsyncIterator[Services]:
+    """Open (creating and migrating as needed) the data folder's services.
+
+    Raises:
+        ConfigError: the configuration has problems (all of them listed).
+        StorageError: the database cannot be opened or migrated.
+    """
+    ensure_data_dir(data_dir)
+    if loaded is None:
+        loaded = load_config(data_dir, overrides, environ)
+    url = loaded.config.database.url or sqlite_url_for(loaded.data_dir)
+    db = await Database.open(url)
+    try:
+        await db.upgrade()
+        blobs = open_blob_store(loaded.config.database.blob_store, loaded.data_dir, db)
+        yield Services(loaded=loaded, db=db, blobs=blobs, mailstore=MailStore(db, blobs))
+    finally:
+        await db.close()
+
+
+class _Server(Protocol):
+    async def start(self, host: str, port: int) -> tuple[str, int]: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class Listener:
+    """One bound listener: its config key, its address, and the server behind it."""
+
+    key: str  # "listen.smtp"
+    name: str  # "SMTP (MX)"
+    host: str
+    port: int
+    server: _Server
+
+
+@dataclass(slots=True)
+class Node:
+    """The roles of ``courriel serve`` running on one event loop."""
+
+    services: Services
+    roles: Sequence[str] = ("smtp", "pop3")
+    listeners: list[Listener] = field(default_factory=list)
+    throttle: AuthThrottle = field(default_factory=AuthThrottle)
+
+    async def start(self) -> None:
+        """Create the TLS certificate if needed and bind every listener of the roles.
+
+        Raises:
+            ListenerError: a listener cannot bind; names the key to change. Listeners
+                already started are stopped first.
+        """
+        cfg = self.services.loaded.config
+        cert, key = ensure_certificate(
+            self.services.loaded.data_dir, cfg.server.hostname, cfg.tls.cert, cfg.tls.key
+        )
+        tls = server_context(cert, key)
+        try:
+            for role in self.roles:
+                for key_name in ROLES[role]:
+                    await self._start_listener(key_name, tls)
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start_listener(self, key_name: str, tls: ssl.SSLContext) -> None:
+        value = getattr(self.services.loaded.config.listen, key_name)
+        addr = parse_listen(value)
+        if addr is None:
+            return
+        server, name = self._make_server(key_name, tls)
+        try:
+            host, port = await server.start(addr.host, addr.port)
+        except OSError as exc:
+            raise ListenerError(_bind_message(f"listen.{key_name}", value, exc)) from exc
+        self.listeners.append(
+            Listener(key=f"listen.{key_name}", name=name, host=host, port=port, server=server)
+        )
+
+    def _make_server(self, key_name: str, tls: ssl.SSLContext) -> tuple[_Server, str]:
+        cfg = self.services.loaded.config
+        store = self.services.mailstore
+        if key_name in ("pop3", "pop3s"):
+            implicit = key_name == "pop3s"
+            pop_settings = Pop3Settings(
+                hostname=cfg.server.hostname,
+                tls_available=True,
+                tls_active=implicit,
+                idle_timeout=_seconds(cfg.pop3.idle_timeout),
+            )
+            pop = Pop3Server(pop_settings, store, store, self.throttle, tls, implicit_tls=implicit)
+            return pop, "POP3S" if implicit else "POP3"
+        implicit = key_name == "submissions"
+        kind = "mx" if key_name == "smtp" else "submission"
+        smtp_settings = SmtpSettings(
+            hostname=cfg.server.hostname,
+            listener=kind,
+            max_message_size=cfg.server.max_message_size,
+            max_recipients=cfg.server.max_recipients,
+            tls_available=True,
+            tls_active=implicit,
+            banner=cfg.smtp.banner,
+            command_timeout=_seconds(cfg.smtp.command_timeout),
+            data_timeout=_seconds(cfg.smtp.data_timeout),
+            max_connections=cfg.smtp.max_connections,
+        )
+        router = Router(self.services.mailstore, self.services.db, self.services.blobs)
+        authenticator = store if kind == "submission" else None
+        smtp = SmtpServer(
+            smtp_settings, router, authenticator, self.throttle, tls, implicit_tls=implicit
+        )
+        names = {"smtp": "SMTP (MX)", "submission": "Submission", "submissions": "Submissions"}
+        return smtp, names[key_name]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop every listener; transactions in flight get ``grace`` seconds to finish."""
+        listeners, self.listeners = self.listeners, []
+        await asyncio.gather(*(lst.server.stop(grace) for lst in listeners))
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+def _bind_message(key: str, value: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "the address is already in use"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "the address is not available on this machine"
+    else:
+        why = exc.strerror or str(exc)
+    return (
+        f"cannot listen on {value} ({key}): {why}. "
+        f"Change {key} (e.g. --set {key}=127.0.0.1:PORT, or an empty value to disable it), "
+        "or use 'courriel serve --high-ports'."
+    )

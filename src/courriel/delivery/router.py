@@ -1,0 +1,131 @@
+"""The delivery target behind every SMTP listener: local mailbox or outbound queue.
+
+Policy lives here, not in the protocol: on the MX listener (port 25) only local
+domains are accepted (no open relay, whoever asks); on submission an authenticated
+user may send anywhere. Each accepted transaction becomes one blob (streamed to the
+blob store while DATA arrives) and, at commit, one database transaction holding the
+mailbox copies and the queue rows. ``commit`` returns only when both the blob and the
+rows are durable, so the 250 that follows never lies.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from courriel.delivery import queue
+from courriel.delivery.targets import MailFrom, SessionInfo
+from courriel.errors import AddressError, DeliveryRefused, StorageError
+from courriel.mail.address import normalize_address
+from courriel.mailstore.service import MailStore
+from courriel.storage.blobs import BlobStore, BlobWriter
+from courriel.storage.db import Database
+
+__all__ = ["Router", "RouterDelivery"]
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    """Implements :class:`courriel.delivery.targets.DeliveryTarget`."""
+
+    def __init__(self, mailstore: MailStore, db: Database, blobs: BlobStore) -> None:
+        self._mailstore = mailstore
+        self._db = db
+        self._blobs = blobs
+
+    async def start(self, session: SessionInfo, mail_from: MailFrom) -> RouterDelivery:
+        """Open a transaction. Sender checks against the account are the session's job."""
+        return RouterDelivery(
+            mailstore=self._mailstore, db=self._db, blobs=self._blobs,
+            session=session, sender=mail_from.address,
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class RouterDelivery:
+    """One transaction: collects recipients, streams the body, commits once."""
+
+    mailstore: MailStore
+    db: Database
+    blobs: BlobStore
+    session: SessionInfo
+    sender: str
+    account_ids: list[int] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)  # queued for outbound delivery
+    writer: BlobWriter | None = None
+    done: bool = False
+
+    async def add_recipient(self, address: str) -> None:
+        """Route one recipient (RFC 5321 §3.3: RCPT may be refused one by one)."""
+        try:
+            normal = normalize_address(address)
+        except AddressError as exc:
+            raise DeliveryRefused(
+                501, "5.1.3", "Bad recipient address syntax", internal=str(exc)
+            ) from exc
+        resolution = await self.mailstore.resolve(normal)
+        if resolution.local:
+            if not resolution.known:
+                raise DeliveryRefused(
+                    550, "5.1.1", "Recipient address rejected: user unknown", internal=normal
+                )
+            self._add_local(resolution.account_ids, resolution.forward)
+            return
+        # Not one of our domains: relaying is allowed only to authenticated users.
+        if self.session.listener != "submission" or self.session.authenticated is None:
+            raise DeliveryRefused(
+                550, "5.7.1", "Relay access denied", internal=f"relay attempt to {normal}"
+            )
+        if address not in self.remote:
+            self.remote.append(address)
+
+    def _add_local(self, account_ids: tuple[int, ...], forward: tuple[str, ...]) -> None:
+        # One copy per mailbox, even when an alias and the account are both named.
+        for account_id in account_ids:
+            if account_id not in self.account_ids:
+                self.account_ids.append(account_id)
+        for target in forward:
+            if target not in self.remote:
+                self.remote.append(target)
+
+    async def write(self, chunk: bytes) -> None:
+        """Stream body bytes to the blob store (nothing is visible before commit)."""
+        if self.writer is None:
+            self.writer = self.blobs.writer()
+        await self.writer.write(chunk)
+
+    async def commit(self, trace_header: bytes) -> str:
+        """Store the blob, then the mailbox copies and queue rows in one transaction."""
+        if self.writer is None:
+            self.writer = self.blobs.writer()
+        try:
+            ref = await self.writer.finish()
+            self.writer = None
+            async with self.db.write() as conn:
+                if self.account_ids:
+                    await self.mailstore.deliver(
+                        conn, account_ids=self.account_ids, blob_key=ref.key, size=ref.size,
+                        trace_header=trace_header, internal_date=datetime.now(UTC),
+                    )
+                if self.remote:
+                    await queue.enqueue(
+                        conn, sender=self.sender, recipients=self.remote, blob_key=ref.key,
+                        size=ref.size, trace_header=trace_header,
+                    )
+        except StorageError as exc:
+            log.error("storing a message failed: %s", exc)
+            raise DeliveryRefused(
+                451, "4.3.0", "Temporary local problem, try again later", internal=str(exc)
+            ) from exc
+        self.done = True
+        self.mailstore.notify(self.account_ids)
+        return f"{ref.key[:12]}.{uuid.uuid4().hex[:8]}"
+
+    async def abort(self) -> None:
+        """Drop the partial body, if any."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            await writer.discard()
