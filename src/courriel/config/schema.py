@@ -1,0 +1,414 @@
+"""The configuration schema: every key courriel reads, typed, with its default and its doc.
+
+This module owns the shape of ``courriel.toml`` (conventions §7: the schema IS the
+documentation). One frozen dataclass per ``[section]``; each field is one
+``section.key`` with a default and ``metadata["doc"]``, which ``courriel config
+defaults`` prints above the key. The section's docstring heads its table.
+
+Field metadata understood by the loader:
+    ``doc``   the text printed above the key (required on every field).
+    ``kind``  extra validation for a ``str`` field or the items of a list:
+              ``listen`` (``host:port`` or empty), ``nameserver`` (``ip`` or
+              ``ip:port``), ``hostname``, ``url`` or ``path`` (relative to the
+              data folder; the loader makes it absolute).
+    ``min``   the smallest value an ``int`` field accepts.
+
+Invariants:
+    * Durations are :class:`datetime.timedelta` of whole seconds; lists are tuples.
+    * Every default is valid, so an empty ``courriel.toml`` is a working config.
+    * ``server.hostname`` defaults to ``""`` here; the loader replaces it with
+      :func:`default_hostname` at load time, so a loaded ``Config`` never has it empty.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from typing import Any, Literal
+
+from courriel.errors import InvalidInput
+
+__all__ = [
+    "BlobStore",
+    "Config",
+    "DatabaseSection",
+    "DeliverySection",
+    "DnsSection",
+    "HttpSection",
+    "ListenAddress",
+    "ListenSection",
+    "LogLevel",
+    "LogSection",
+    "Pop3Section",
+    "ServerSection",
+    "SmtpSection",
+    "TlsSection",
+    "default_hostname",
+    "is_hostname",
+    "parse_listen",
+    "parse_nameserver",
+]
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+BlobStore = Literal["fs", "sql"]
+
+# RFC 1123 §2.1 / RFC 1035 §2.3.4: labels of letters, digits and hyphens, at most 63
+# octets each, 253 in all (without the trailing dot).
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+
+
+def _meta(doc: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata: the documentation of a key and its optional ``kind`` and ``min``."""
+    return {"doc": doc, **extra}
+
+
+def is_hostname(name: str) -> bool:
+    """Tell whether ``name`` is a syntactically valid DNS host name (RFC 1123 §2.1).
+
+    Args:
+        name: the candidate, without a trailing dot.
+
+    Returns:
+        True when every label is 1-63 letters, digits or inner hyphens and the
+        whole is at most 253 characters.
+    """
+    if not name or len(name) > 253:
+        return False
+    return all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def default_hostname() -> str:
+    """Compute the default ``server.hostname``: this machine's FQDN, lower-cased.
+
+    Returns:
+        ``socket.getfqdn()`` in lower case when it is a valid name with a dot,
+        else ``localhost``.
+    """
+    name = socket.getfqdn().lower().rstrip(".")
+    if "." in name and is_hostname(name) and not name.endswith(".localdomain"):
+        return name
+    return "localhost"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenAddress:
+    """A parsed ``listen.*`` value. ``port`` 0 asks the system for a free port."""
+
+    host: str  # an IP literal (IPv6 without brackets) or a host name
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _parse_port(text: str, value: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise InvalidInput(f"bad port in {value!r}; expected 0-65535")
+    return int(text)
+
+
+def parse_listen(value: str) -> ListenAddress | None:
+    """Parse a ``listen.*`` value: ``host:port``, ``[ipv6]:port`` or ``""`` (disabled).
+
+    Args:
+        value: the configured text.
+
+    Returns:
+        The address, or None when the listener is disabled.
+
+    Raises:
+        InvalidInput: the text is not a valid ``host:port``.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    if value.startswith("["):
+        inner, sep, port = value[1:].partition("]:")
+        if not sep:
+            raise InvalidInput(f"bad address {value!r}; expected [ipv6]:port")
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError as exc:
+            raise InvalidInput(f"bad IPv6 address in {value!r}") from exc
+        return ListenAddress(host=inner, port=_parse_port(port, value))
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise InvalidInput(f"bad address {value!r}; expected host:port such as 0.0.0.0:25")
+    if ":" in host:
+        raise InvalidInput(f"bad address {value!r}; write IPv6 addresses as [::1]:25")
+    if not _is_ip(host) and not is_hostname(host):
+        raise InvalidInput(f"bad host in {value!r}; expected an IP address or a host name")
+    return ListenAddress(host=host, port=_parse_port(port, value))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """Parse a ``dns.nameservers`` item: ``ip``, ``ip:port``, ``ipv6`` or ``[ipv6]:port``.
+
+    Args:
+        value: one item of the list.
+
+    Returns:
+        ``(ip, port)``, the port being 53 (RFC 1035 §4.2) when not given.
+
+    Raises:
+        InvalidInput: the item is not an IP address with an optional port.
+    """
+    value = value.strip()
+    if _is_ip(value):
+        return value, 53
+    if value.startswith("["):
+        address = parse_listen(value)
+    else:
+        host, sep, port = value.rpartition(":")
+        address = ListenAddress(host=host, port=_parse_port(port, value)) if sep else None
+    if address is None or not _is_ip(address.host) or address.port == 0:
+        raise InvalidInput(f"bad name server {value!r}; expected ip or ip:port")
+    return address.host, address.port
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSection:
+    """Identity and limits of this mail server."""
+
+    hostname: str = field(
+        default="",
+        metadata=_meta(
+            "Name announced in SMTP greetings and used for the self-signed certificate. "
+            "Empty: this machine's fully qualified name, lower-cased "
+            "(localhost when it has no dot).",
+            kind="hostname",
+        ),
+    )
+    max_message_size: int = field(
+        default=52428800,
+        metadata=_meta(
+            "Largest message accepted, in bytes (RFC 1870 SIZE); default 50 MiB.", min=1
+        ),
+    )
+    max_recipients: int = field(
+        default=1000,
+        metadata=_meta(
+            "Most recipients accepted in one SMTP transaction "
+            "(RFC 5321 §4.5.3.1.8 requires at least 100).",
+            min=100,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenSection:
+    """Listening addresses, each host:port ([::1]:25 for IPv6) or empty to disable."""
+
+    smtp: str = field(
+        default="0.0.0.0:25",
+        metadata=_meta("SMTP for incoming mail from other servers (MX).", kind="listen"),
+    )
+    submission: str = field(
+        default="0.0.0.0:587",
+        metadata=_meta("Message submission with STARTTLS (RFC 6409).", kind="listen"),
+    )
+    submissions: str = field(
+        default="0.0.0.0:465",
+        metadata=_meta("Message submission over implicit TLS (RFC 8314 §3.3).", kind="listen"),
+    )
+    imap: str = field(default="0.0.0.0:143", metadata=_meta("IMAP with STARTTLS.", kind="listen"))
+    imaps: str = field(
+        default="0.0.0.0:993",
+        metadata=_meta("IMAP over implicit TLS (RFC 8314 §3.2).", kind="listen"),
+    )
+    pop3: str = field(default="0.0.0.0:110", metadata=_meta("POP3 with STLS.", kind="listen"))
+    pop3s: str = field(
+        default="0.0.0.0:995",
+        metadata=_meta("POP3 over implicit TLS (RFC 8314 §3.2).", kind="listen"),
+    )
+    http: str = field(
+        default="127.0.0.1:8025",
+        metadata=_meta("HTTP: dashboard, API, tracking, webhooks, autoconfig.", kind="listen"),
+    )
+
+    def addresses(self) -> dict[str, ListenAddress]:
+        """Return the enabled listeners by key name (``smtp``, ``imaps``...), parsed.
+
+        Raises:
+            InvalidInput: a value does not parse (never after ``load_config``).
+        """
+        parsed = {name: parse_listen(getattr(self, name)) for name in _field_names(self)}
+        return {name: address for name, address in parsed.items() if address is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSection:
+    """SMTP server sessions (ports 25, 587 and 465)."""
+
+    command_timeout: timedelta = field(
+        default=timedelta(minutes=5),
+        metadata=_meta(
+            "Idle time allowed between commands (RFC 5321 §4.5.3.2.7: at least 5 minutes)."
+        ),
+    )
+    data_timeout: timedelta = field(
+        default=timedelta(minutes=10),
+        metadata=_meta(
+            "Time allowed while receiving message data "
+            "(RFC 5321 §4.5.3.2.5: 3 minutes per block; "
+            "§4.5.3.2.6: 10 minutes after the final dot)."
+        ),
+    )
+    max_connections: int = field(
+        default=500, metadata=_meta("Most SMTP connections served at once.", min=1)
+    )
+    banner: str = field(
+        default="", metadata=_meta('Text of the 220 greeting. Empty: "<hostname> ESMTP courriel".')
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pop3Section:
+    """POP3 server sessions (ports 110 and 995)."""
+
+    idle_timeout: timedelta = field(
+        default=timedelta(minutes=10),
+        metadata=_meta(
+            "Idle time before the server closes a session (RFC 1939 §3: at least 10 minutes)."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsSection:
+    """Certificate for STARTTLS and implicit TLS. Set both keys or neither."""
+
+    cert: str = field(
+        default="",
+        metadata=_meta(
+            "PEM certificate chain, relative to the data folder unless absolute. "
+            "Empty: a self-signed certificate for server.hostname in <data>/tls/.",
+            kind="path",
+        ),
+    )
+    key: str = field(
+        default="",
+        metadata=_meta("PEM private key of tls.cert; same rules as tls.cert.", kind="path"),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseSection:
+    """Where accounts, messages, queues and marketing data live."""
+
+    url: str = field(
+        default="",
+        metadata=_meta(
+            "SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/courriel. "
+            "Empty: the SQLite file <data>/courriel.db."
+        ),
+    )
+    blob_store: BlobStore = field(
+        default="fs",
+        metadata=_meta(
+            "Where message bodies go: fs (files in <data>/blobs) or sql (in the database, "
+            "for several nodes sharing PostgreSQL)."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsSection:
+    """DNS resolution for MX lookups, SPF, DKIM and DMARC."""
+
+    nameservers: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "Name servers to ask, each ip or ip:port (e.g. 127.0.0.1:5353). "
+            "Empty: the system resolver.",
+            kind="nameserver",
+        ),
+    )
+    timeout: timedelta = field(
+        default=timedelta(seconds=5), metadata=_meta("Time allowed for one DNS query.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverySection:
+    """Outbound delivery queue."""
+
+    retry_schedule: tuple[timedelta, ...] = field(
+        default=(
+            timedelta(minutes=5),
+            timedelta(minutes=15),
+            timedelta(hours=1),
+            timedelta(hours=4),
+            timedelta(hours=12),
+            timedelta(days=1),
+        ),
+        metadata=_meta(
+            "Delays between attempts after a temporary failure; the last one repeats. "
+            "RFC 5321 §4.5.4.1 advises 30 minutes or more; short first delays pass greylisting."
+        ),
+    )
+    expire_after: timedelta = field(
+        default=timedelta(days=5),
+        metadata=_meta(
+            "Give up and bounce after this long in the queue (RFC 5321 §4.5.4.1: 4-5 days)."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSection:
+    """The HTTP server and the links it puts in mail."""
+
+    public_url: str = field(
+        default="http://localhost:8025",
+        metadata=_meta(
+            "Base URL of every link put in mail (tracking, unsubscribe) and of the dashboard.",
+            kind="url",
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogSection:
+    """Logging."""
+
+    level: LogLevel = field(
+        default="info", metadata=_meta("Least severe level written: debug, info, warning or error.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole configuration: one attribute per ``[section]`` of courriel.toml."""
+
+    server: ServerSection = field(default_factory=ServerSection)
+    listen: ListenSection = field(default_factory=ListenSection)
+    smtp: SmtpSection = field(default_factory=SmtpSection)
+    pop3: Pop3Section = field(default_factory=Pop3Section)
+    tls: TlsSection = field(default_factory=TlsSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    dns: DnsSection = field(default_factory=DnsSection)
+    delivery: DeliverySection = field(default_factory=DeliverySection)
+    http: HttpSection = field(default_factory=HttpSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    @property
+    def smtp_banner(self) -> str:
+        """The text of the SMTP 220 greeting (RFC 5321 §4.2: starts with our name)."""
+        return self.smtp.banner or f"{self.server.hostname} ESMTP courriel"
+
+
+def _field_names(section: Any) -> list[str]:
+    return [f.name for f in fields(section)]
