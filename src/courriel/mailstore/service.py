@@ -1,0 +1,203 @@
+"""The mail store service: the one object the rest of courriel calls for mail data.
+
+``MailStore`` is a thin facade over the modules of this package (domains, accounts,
+aliases, messages, maildrop, change feed); it implements ``Authenticator`` and
+``MaildropPort`` of :mod:`courriel.mailstore.types` structurally. Addresses are
+normalised with :mod:`courriel.mail.address` on the way in; errors come from
+:mod:`courriel.errors`. Rows never leave these modules: only frozen dataclasses do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from courriel.errors import AddressError, NotFound
+from courriel.mail.address import normalize_address
+from courriel.mailstore import accounts as _accounts
+from courriel.mailstore import aliases as _aliases
+from courriel.mailstore import domains as _domains
+from courriel.mailstore import messages as _messages
+from courriel.mailstore.changes import ChangeFeed
+from courriel.mailstore.maildrop import DEFAULT_LEASE, SqlMaildrop, open_maildrop
+from courriel.mailstore.passwords import Passwords
+from courriel.mailstore.records import AccountInfo, AliasInfo, DomainInfo, Resolution
+from courriel.mailstore.types import Principal
+from courriel.storage.blobs import BlobStore
+from courriel.storage.db import Database
+from courriel.storage.models import accounts, utcnow
+
+__all__ = ["AccountInfo", "AliasInfo", "DomainInfo", "MailStore", "Resolution"]
+
+
+class MailStore:
+    """Domains, accounts, aliases, delivery into INBOX, change feed and POP3 maildrops.
+
+    Args:
+        db: the opened, migrated database.
+        blobs: where message bodies live.
+        hasher: the argon2id hasher (tests pass a cheap one); default parameters otherwise.
+        clock: the current time, timezone-aware (injected by tests for lease expiry).
+        maildrop_lease: how long a POP3 lease lives without use.
+        poll_interval: how often waiters poll for changes made by other processes.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        hasher: PasswordHasher | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        maildrop_lease: timedelta = DEFAULT_LEASE,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.passwords = Passwords(hasher)
+        self.feed = ChangeFeed(db, poll_interval=poll_interval)
+        self._clock = clock
+        self._lease = maildrop_lease
+
+    # Domains.
+    async def add_domain(self, name: str) -> DomainInfo:
+        """Make a domain local. Raises AddressError, AlreadyExists."""
+        return await _domains.add_domain(self.db, name)
+
+    async def list_domains(self) -> list[DomainInfo]:
+        """Every local domain, by name."""
+        return await _domains.list_domains(self.db)
+
+    async def remove_domain(self, name: str, *, force: bool = False) -> None:
+        """Remove a domain; with ``force`` its accounts, mail and aliases too.
+
+        Raises NotFound, or InvalidInput when it is in use and not forced.
+        """
+        await _domains.remove_domain(self.db, self.blobs, name, force=force)
+
+    async def is_local_domain(self, name: str) -> bool:
+        """True when mail for this domain is delivered here."""
+        return await _domains.is_local_domain(self.db, name)
+
+    # Accounts.
+    async def add_account(self, address: str, password: str) -> AccountInfo:
+        """Create an account with its folders. Raises NotFound, AlreadyExists, InvalidInput."""
+        return await _accounts.add_account(self.db, self.passwords, address, password)
+
+    async def list_accounts(self, domain: str | None = None) -> list[AccountInfo]:
+        """Every account, or those of one domain, by address."""
+        return await _accounts.list_accounts(self.db, domain)
+
+    async def set_password(self, address: str, password: str) -> None:
+        """Replace a password. Raises NotFound, InvalidInput."""
+        await _accounts.set_password(self.db, self.passwords, address, password)
+
+    async def remove_account(self, address: str) -> None:
+        """Remove an account with its folders and mail. Raises NotFound."""
+        await _accounts.remove_account(self.db, self.blobs, address)
+
+    # Aliases and routing.
+    async def add_alias(self, alias: str, targets: Sequence[str]) -> AliasInfo:
+        """Add targets to ``x@domain`` or the catch-all ``@domain``."""
+        return await _aliases.add_alias(self.db, alias, targets)
+
+    async def list_aliases(self) -> list[AliasInfo]:
+        """Every alias with its targets."""
+        return await _aliases.list_aliases(self.db)
+
+    async def remove_alias(self, alias: str, target: str | None = None) -> None:
+        """Remove an alias or one of its targets. Raises NotFound."""
+        await _aliases.remove_alias(self.db, alias, target)
+
+    async def resolve(self, address: str) -> Resolution:
+        """Where mail for ``address`` goes: account, alias, then catch-all."""
+        return await _aliases.resolve(self.db, address)
+
+    # Authentication.
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        """Check credentials (argon2id, off the loop); None for unknown user or wrong password.
+
+        An unknown user costs one verification too, so timing does not reveal it.
+        """
+        try:
+            address = normalize_address(username)
+        except AddressError:
+            address = ""
+        row = None
+        if address:
+            async with self.db.read() as conn:
+                row = await _accounts.account_row(conn, address)
+        ok, rehash = await self.passwords.verify(
+            None if row is None else row.password_hash, password
+        )
+        if not ok or row is None:
+            return None
+        if rehash:
+            new_hash = await self.passwords.hash(password)
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(accounts).where(accounts.c.id == row.id).values(password_hash=new_hash)
+                )
+        async with self.db.read() as conn:
+            return await _accounts.load_principal(conn, row.id, row.address)
+
+    async def principal(self, address: str) -> Principal:
+        """The principal of an account. Raises NotFound."""
+        normal = normalize_address(address)
+        async with self.db.read() as conn:
+            row = await _accounts.account_row(conn, normal)
+            if row is None:
+                raise NotFound(f"account {normal} does not exist")
+            return await _accounts.load_principal(conn, row.id, row.address)
+
+    # Delivery and the change feed.
+    async def deliver(
+        self,
+        conn: AsyncConnection,
+        *,
+        account_ids: Iterable[int],
+        blob_key: str,
+        size: int,
+        trace_header: bytes,
+        internal_date: datetime,
+    ) -> list[int]:
+        """Add a copy to each account's INBOX inside the caller's write transaction.
+
+        The caller commits, then calls :meth:`notify`. Returns the new message ids.
+        """
+        return await _messages.deliver(
+            conn,
+            account_ids=account_ids,
+            blob_key=blob_key,
+            size=size,
+            trace_header=trace_header,
+            internal_date=internal_date,
+        )
+
+    def notify(self, account_ids: Iterable[int]) -> None:
+        """Wake in-process waiters of these accounts (after the commit)."""
+        self.feed.notify(account_ids)
+
+    async def wait_for_change(
+        self,
+        account_id: int,
+        after_change_id: int,
+        timeout: float,  # noqa: ASYNC109 - the port's contract
+    ) -> int:
+        """Wait (up to ``timeout`` s) for a change newer than ``after_change_id``."""
+        return await self.feed.wait_for_change(account_id, after_change_id, timeout)
+
+    async def latest_change_id(self, account_id: int) -> int:
+        """The account's newest change id (0 when none)."""
+        return await self.feed.latest_change_id(account_id)
+
+    # POP3.
+    async def open_maildrop(self, principal: Principal) -> SqlMaildrop:
+        """Lease and snapshot the INBOX. Raises MaildropInUse."""
+        return await open_maildrop(
+            self.db, self.blobs, self.feed, principal, clock=self._clock, lease=self._lease
+        )
