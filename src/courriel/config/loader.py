@@ -56,6 +56,8 @@ __all__ = [
 CONFIG_FILE = "courriel.toml"
 ENV_PREFIX = "COURRIEL_"
 _DATA_DIR_ENV = "COURRIEL_DATA_DIR"  # read by the CLI root group, not a config key
+# Reserved for the test suite (e.g. COURRIEL_TEST_POSTGRES_URL); never config keys.
+_TEST_ENV_PREFIX = "COURRIEL_TEST_"
 _SET = "--set"
 _DEFAULT = "default"
 
@@ -169,6 +171,8 @@ def _read_env(
 ) -> None:
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name == _DATA_DIR_ENV:
+            continue
+        if name.startswith(_TEST_ENV_PREFIX):
             continue
         value = environ[name]
         source = f"env {name}"
@@ -341,7 +345,9 @@ def load_config(
 ) -> LoadedConfig:
     """Load the configuration of a data folder: defaults < TOML < env < ``--set``.
 
-    The folder need not exist: a missing ``courriel.toml`` means all defaults.
+    The folder need not exist: a missing ``courriel.toml`` means all defaults. Every
+    ``COURRIEL_*`` variable must name a key, except ``COURRIEL_DATA_DIR`` (read by the
+    CLI) and ``COURRIEL_TEST_*`` (reserved for the test suite).
 
     Args:
         data_dir: the data folder; relative paths in the config are relative to it.
