@@ -16,6 +16,7 @@ checks the ``S:`` lines (what was written) and ``E:`` lines (effects other than 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass, field
 
@@ -49,8 +50,9 @@ class _Account:
 class MemoryMaildrop:
     """A locked snapshot of one account's INBOX."""
 
-    def __init__(self, account: _Account) -> None:
+    def __init__(self, account: _Account, owner: MemoryMaildrops) -> None:
         self._account = account
+        self._owner = owner
         self._released = False
         self._messages = [
             MaildropMessage(message_id=uid, uidl=f"{UIDVALIDITY}.{uid}", size=len(data))
@@ -85,6 +87,7 @@ class MemoryMaildrop:
         if not self._released:
             self._released = True
             self._account.locked = False
+            await self._owner._notify()
 
 
 class MemoryMaildrops:
@@ -92,6 +95,16 @@ class MemoryMaildrops:
 
     def __init__(self) -> None:
         self._accounts: dict[str, _Account] = {}
+        self._released = asyncio.Condition()
+
+    async def wait_unlocked(self, address: str) -> None:
+        """Return once no session holds the account's maildrop."""
+        async with self._released:
+            await self._released.wait_for(lambda: not self.is_locked(address))
+
+    async def _notify(self) -> None:
+        async with self._released:
+            self._released.notify_all()
 
     def add_account(self, address: str, password: str) -> Principal:
         """Create an account and return its principal."""
@@ -132,7 +145,7 @@ class MemoryMaildrops:
         if account.locked:
             raise MaildropInUse(principal.address)
         account.locked = True
-        return MemoryMaildrop(account)
+        return MemoryMaildrop(account, self)
 
 
 def render_actions(session: Pop3Session, actions: list[Action]) -> list[str]:

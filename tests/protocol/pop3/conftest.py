@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import trustme
 
+from courriel.protocols.pop3.server import Pop3Server
 from courriel.protocols.pop3.session import Pop3Session, Pop3Settings
 from courriel.protocols.sasl import AuthThrottle
 from courriel.testing.pop3 import MemoryMaildrops
@@ -70,3 +73,46 @@ def make_session(store: MemoryMaildrops, throttle: AuthThrottle) -> SessionFacto
         )
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+ServerFactory = Callable[..., Awaitable[Pop3Server]]
+
+
+@pytest.fixture
+async def start_server(
+    store: MemoryMaildrops, server_tls: ssl.SSLContext
+) -> AsyncIterator[ServerFactory]:
+    """Start POP3 listeners on 127.0.0.1:0; all are stopped at the end of the test."""
+    servers: list[Pop3Server] = []
+
+    async def factory(*, implicit_tls: bool = False, **kw: object) -> Pop3Server:
+        settings = Pop3Settings(tls_available=True, tls_active=implicit_tls, **kw)  # type: ignore[arg-type]
+        # No anti-abuse delay over real sockets: the growth is pinned by transcripts.
+        throttle = AuthThrottle(base=0.0)
+        server = Pop3Server(settings, store, store, throttle, server_tls)
+        await server.start("127.0.0.1", 0)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        await server.stop(grace=0)
