@@ -55,7 +55,7 @@ __all__ = [
 LogLevel = Literal["debug", "info", "warning", "error"]
 BlobStore = Literal["fs", "sql"]
 
-# RFC 1123 §2.1 / RFC 1035 §2.3.4: labels of letters, digits and hyphens, at most 63
+# RFC 1123 §2.1: labels of letters, digits and hyphens (not at either end), at most 63
 # octets each, 253 in all (without the trailing dot).
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
 
@@ -160,7 +160,7 @@ def parse_nameserver(value: str) -> tuple[str, int]:
         value: one item of the list.
 
     Returns:
-        ``(ip, port)``, the port being 53 (RFC 1035 §4.2) when not given.
+        ``(ip, port)``, the port being 53 (the DNS port) when not given.
 
     Raises:
         InvalidInput: the item is not an IP address with an optional port.

@@ -10,7 +10,7 @@ Invariants:
       or not valid for the configured host name.
     * Files are written tmp → fsync → rename (then the folder is fsynced), the key first,
       with mode 0600; a reader never sees a half-written file.
-    * Server contexts refuse anything older than TLS 1.2 (RFC 8996 deprecates 1.0 and 1.1).
+    * Server contexts refuse anything older than TLS 1.2 (1.0 and 1.1 are deprecated).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def ensure_certificate(
 
 
 def _names_match(certificate: x509.Certificate, hostname: str) -> bool:
-    """Tell whether the certificate's SAN names ``hostname`` (RFC 6125 §6.4: exact match)."""
+    """Tell whether the certificate's SAN names ``hostname`` (exact, case-insensitive match)."""
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -122,7 +122,7 @@ def _self_signed(hostname: str) -> tuple[bytes, bytes]:
         general_name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(hostname))
     except ValueError:
         general_name = x509.DNSName(hostname)
-    # RFC 5280 Appendix A: a CommonName is at most 64 characters; the SAN carries the name.
+    # X.509 bounds a CommonName to 64 characters; the SAN carries the full name.
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
     now = datetime.datetime.now(datetime.UTC)
     public_key = private_key.public_key()
@@ -190,7 +190,7 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
         ConfigError: naming ``tls.cert``, when the pair cannot be loaded.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # RFC 8996 §1: TLS 1.0 and 1.1 are deprecated, 1.2 is the minimum.
+    # TLS 1.0 and 1.1 are deprecated: 1.2 is the minimum.
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     try:
