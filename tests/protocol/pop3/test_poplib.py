@@ -303,9 +303,9 @@ async def test_connection_limit(start_server: ServerFactory, client_tls: ssl.SSL
         first = poplib.POP3("127.0.0.1", server.port, timeout=10)
         try:
             # poplib.POP3() would raise on this greeting and leak its socket: read it raw.
-            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-                with sock.makefile("rb") as lines:
-                    return lines.readline()
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            with sock, sock.makefile("rb") as lines:
+                return lines.readline()
         finally:
             first.quit()
 
