@@ -1,0 +1,152 @@
+"""The outbound queue: durable enqueue and listing (delivery itself is the worker's job).
+
+A queued message is one ``queue_messages`` row (envelope sender, blob key, trace header)
+and one ``queue_recipients`` row per recipient with its own state, so each recipient is
+retried, delivered or bounced on its own, every change in one transaction.
+
+Invariant: :func:`enqueue` runs inside the caller's write transaction, together with
+any local copies of the same message, so a crash leaves either all of it or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from typing import Literal, get_args
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from courriel.errors import InvalidInput
+from courriel.storage.db import Database
+from courriel.storage.models import queue_messages, queue_recipients, utcnow
+
+__all__ = ["Priority", "QueueEntry", "QueueRecipient", "enqueue", "list_queue"]
+
+Priority = Literal["transactional", "bulk"]
+RecipientStatus = Literal["queued", "delivered", "failed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueRecipient:
+    """One recipient of a queued message and its delivery state."""
+
+    id: int
+    recipient: str
+    status: str  # "queued" | "delivered" | "failed"
+    attempts: int  # delivery attempts made so far
+    next_attempt_at: datetime  # when the worker may try again (UTC)
+    last_reply: str  # the last SMTP reply or error, "" before the first attempt
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry:
+    """A queued message with all its recipients."""
+
+    id: int
+    sender: str  # "" for the null reverse-path (bounces)
+    blob_key: str
+    size: int  # octets of trace header + body
+    priority: str  # "transactional" | "bulk"
+    created_at: datetime
+    recipients: tuple[QueueRecipient, ...]
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    blob_key: str,
+    size: int,
+    trace_header: bytes,
+    priority: str = "transactional",
+) -> int:
+    """Queue a message for outbound delivery inside the caller's transaction.
+
+    Returns:
+        The queue message id.
+
+    Raises:
+        InvalidInput: no recipients, or an unknown priority.
+    """
+    if priority not in get_args(Priority):
+        raise InvalidInput(f"unknown queue priority {priority!r}")
+    unique = list(dict.fromkeys(recipients))
+    if not unique:
+        raise InvalidInput("a queued message needs at least one recipient")
+    now = utcnow()
+    message_id = await conn.scalar(
+        insert(queue_messages)
+        .values(
+            sender=sender,
+            blob_key=blob_key,
+            size=size,
+            trace_header=trace_header,
+            priority=priority,
+            created_at=now,
+        )
+        .returning(queue_messages.c.id)
+    )
+    await conn.execute(
+        insert(queue_recipients),
+        [
+            {
+                "message_id": message_id,
+                "recipient": rcpt,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_reply": "",
+            }
+            for rcpt in unique
+        ],
+    )
+    return int(message_id or 0)
+
+
+async def list_queue(db: Database) -> list[QueueEntry]:
+    """Every queued message with its recipients, oldest first."""
+    query = (
+        select(
+            queue_messages,
+            queue_recipients.c.id.label("rcpt_id"),
+            queue_recipients.c.recipient,
+            queue_recipients.c.status,
+            queue_recipients.c.attempts,
+            queue_recipients.c.next_attempt_at,
+            queue_recipients.c.last_reply,
+        )
+        .join(queue_recipients, queue_recipients.c.message_id == queue_messages.c.id)
+        .order_by(queue_messages.c.id, queue_recipients.c.id)
+    )
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    entries: list[QueueEntry] = []
+    for _, group in groupby(rows, key=lambda r: r.id):
+        items = list(group)
+        first = items[0]
+        entries.append(
+            QueueEntry(
+                id=first.id,
+                sender=first.sender,
+                blob_key=first.blob_key,
+                size=first.size,
+                priority=first.priority,
+                created_at=first.created_at,
+                recipients=tuple(
+                    QueueRecipient(
+                        id=r.rcpt_id,
+                        recipient=r.recipient,
+                        status=r.status,
+                        attempts=r.attempts,
+                        next_attempt_at=r.next_attempt_at,
+                        last_reply=r.last_reply,
+                    )
+                    for r in items
+                ),
+            )
+        )
+    return entries
