@@ -87,6 +87,8 @@ class Pop3Server:
         self._tls = tls
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: set[asyncio.Task[None]] = set()  # sessions waiting for a command
+        self._stopping = False
         self.port = 0  # the bound port, once started
 
     @property
@@ -120,12 +122,17 @@ class Pop3Server:
         return str(bound[0]), self.port
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, give sessions ``grace`` seconds, then cut the rest.
+        """Stop accepting, give busy sessions ``grace`` seconds, then cut the rest.
 
-        Sessions cut this way release their locks and delete nothing.
+        Sessions waiting for a command are cut at once; a session in the middle of a
+        command (a RETR being written, a QUIT applying deletions) may finish it. Sessions
+        cut this way release their locks and delete nothing.
         """
+        self._stopping = True
         if self._server is not None:
             self._server.close()
+        for task in self._idle:
+            task.cancel()
         tasks = set(self._tasks)
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -172,14 +179,19 @@ class Pop3Server:
     async def _serve(
         self, session: Pop3Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         await self._perform(session, session.greeting(), reader, writer)
-        while not session.closed:
+        while not session.closed and not self._stopping:
+            self._idle.add(task)
             try:
                 async with asyncio.timeout(self.settings.idle_timeout):
                     data = await reader.read(READ_SIZE)
             except TimeoutError:
                 await self._perform(session, await session.timed_out(), reader, writer)
                 return
+            finally:
+                self._idle.discard(task)
             if not data:
                 return
             await self._perform(session, await session.receive(data), reader, writer)
