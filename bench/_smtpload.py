@@ -36,6 +36,7 @@ __all__ = ["LoadSpec", "Tally", "build_message", "percentile", "run_load", "summ
 
 # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; a multiline EHLO reply is short.
 _MAX_REPLY_LINES = 100
+_STEPS = ((250, "MAIL"), (250, "RCPT"), (354, "DATA"))  # replies wanted, in order
 _LINE = b"x" * 76 + b"\r\n"  # RFC 5322 §2.1.1: lines of at most 78 characters plus CRLF
 
 
@@ -152,9 +153,8 @@ class _Connection:
             # transaction so the connection stays usable, then report the first failure.
             writer.write(b".\r\n")
             await _read_reply(reader, timeout)
-        for reply, what in zip(replies[:-1], ("MAIL", "RCPT"), strict=False):
-            _expect(reply, 250, what)
-        _expect(replies[-1], 354, "DATA")
+        for reply, (want, what) in zip(replies, _STEPS, strict=False):
+            _expect(reply, want, what)
         writer.writelines((self.head, message_id, self.rest, b".\r\n"))
         _expect(await _read_reply(reader, timeout), 250, "end of data")
         return time.perf_counter() - started
