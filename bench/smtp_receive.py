@@ -156,7 +156,8 @@ def run_one(name: str, args: argparse.Namespace, tmp: Path) -> Row:
         with server as port:
             row = _load(args, port)
     except (CourrielError, OSError, subprocess.SubprocessError) as exc:
-        return Row(server=name, note=f"could not run: {exc}")
+        hint = "" if args.keep else " (rerun with --keep to keep the logs)"
+        return Row(server=name, note=f"could not run: {exc}{hint}")
     return dataclasses.replace(row, server=name)
 
 
