@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Protocol
 
 from courriel.config import LoadedConfig, ensure_data_dir, load_config, parse_listen
+from courriel.delivery.committer import GroupCommitter
 from courriel.delivery.router import Router
+from courriel.delivery.targets import ListenerKind
 from courriel.errors import ListenerError
 from courriel.mailstore.service import MailStore
 from courriel.protocols.pop3.server import Pop3Server
@@ -130,6 +132,7 @@ class Node:
     roles: Sequence[str] = ("smtp", "pop3")
     listeners: list[Listener] = field(default_factory=list)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
+    committer: GroupCommitter | None = None
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -179,7 +182,7 @@ class Node:
             pop = Pop3Server(pop_settings, store, store, self.throttle, tls, implicit_tls=implicit)
             return pop, "POP3S" if implicit else "POP3"
         implicit = key_name == "submissions"
-        kind = "mx" if key_name == "smtp" else "submission"
+        kind: ListenerKind = "mx" if key_name == "smtp" else "submission"
         smtp_settings = SmtpSettings(
             hostname=cfg.server.hostname,
             listener=kind,
@@ -192,18 +195,25 @@ class Node:
             data_timeout=_seconds(cfg.smtp.data_timeout),
             max_connections=cfg.smtp.max_connections,
         )
-        router = Router(self.services.mailstore, self.services.db, self.services.blobs)
         authenticator = store if kind == "submission" else None
         smtp = SmtpServer(
-            smtp_settings, router, authenticator, self.throttle, tls, implicit_tls=implicit
+            smtp_settings, self._router(), authenticator, self.throttle, tls, implicit_tls=implicit
         )
         names = {"smtp": "SMTP (MX)", "submission": "Submission", "submissions": "Submissions"}
         return smtp, names[key_name]
+
+    def _router(self) -> Router:
+        # One router and one group committer for every SMTP listener of the node.
+        if self.committer is None:
+            self.committer = GroupCommitter(self.services.db, self.services.mailstore)
+        return Router(self.services.mailstore, self.services.blobs, self.committer)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop every listener; transactions in flight get ``grace`` seconds to finish."""
         listeners, self.listeners = self.listeners, []
         await asyncio.gather(*(lst.server.stop(grace) for lst in listeners))
+        if self.committer is not None:
+            await self.committer.close()
 
 
 def _seconds(value: object) -> float:

@@ -77,6 +77,6 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     import subprocess
 
     args = [*courriel_command(tmp_path / "d", {}), "serve", "--roles", "nonsense"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert "unknown role" in result.stderr

@@ -18,7 +18,9 @@ def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise click.BadParameter(f"expected SECTION.KEY=VALUE, got {item!r}", param_hint="--set")
+            raise click.BadParameter(
+                f"expected SECTION.KEY=VALUE, got {item!r}", param_hint="--set"
+            )
         overrides[key.strip()] = value
     return overrides
 

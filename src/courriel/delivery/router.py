@@ -15,13 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from courriel.delivery import queue
+from courriel.delivery.committer import CommitJob, GroupCommitter
 from courriel.delivery.targets import MailFrom, SessionInfo
-from courriel.errors import AddressError, DeliveryRefused, StorageError
+from courriel.errors import AddressError, DeliveryRefused, NotFound, StorageError
 from courriel.mail.address import normalize_address
 from courriel.mailstore.service import MailStore
 from courriel.storage.blobs import BlobStore, BlobWriter
-from courriel.storage.db import Database
 
 __all__ = ["Router", "RouterDelivery"]
 
@@ -31,16 +30,19 @@ log = logging.getLogger(__name__)
 class Router:
     """Implements :class:`courriel.delivery.targets.DeliveryTarget`."""
 
-    def __init__(self, mailstore: MailStore, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, mailstore: MailStore, blobs: BlobStore, committer: GroupCommitter) -> None:
         self._mailstore = mailstore
-        self._db = db
         self._blobs = blobs
+        self._committer = committer
 
     async def start(self, session: SessionInfo, mail_from: MailFrom) -> RouterDelivery:
         """Open a transaction. Sender checks against the account are the session's job."""
         return RouterDelivery(
-            mailstore=self._mailstore, db=self._db, blobs=self._blobs,
-            session=session, sender=mail_from.address,
+            mailstore=self._mailstore,
+            blobs=self._blobs,
+            committer=self._committer,
+            session=session,
+            sender=mail_from.address,
         )
 
 
@@ -49,8 +51,8 @@ class RouterDelivery:
     """One transaction: collects recipients, streams the body, commits once."""
 
     mailstore: MailStore
-    db: Database
     blobs: BlobStore
+    committer: GroupCommitter
     session: SessionInfo
     sender: str
     account_ids: list[int] = field(default_factory=list)
@@ -98,30 +100,30 @@ class RouterDelivery:
         await self.writer.write(chunk)
 
     async def commit(self, trace_header: bytes) -> str:
-        """Store the blob, then the mailbox copies and queue rows in one transaction."""
+        """Make the blob durable, then the mailbox copies and queue rows (group commit)."""
         if self.writer is None:
             self.writer = self.blobs.writer()
         try:
             ref = await self.writer.finish()
             self.writer = None
-            async with self.db.write() as conn:
-                if self.account_ids:
-                    await self.mailstore.deliver(
-                        conn, account_ids=self.account_ids, blob_key=ref.key, size=ref.size,
-                        trace_header=trace_header, internal_date=datetime.now(UTC),
-                    )
-                if self.remote:
-                    await queue.enqueue(
-                        conn, sender=self.sender, recipients=self.remote, blob_key=ref.key,
-                        size=ref.size, trace_header=trace_header,
-                    )
-        except StorageError as exc:
+            job = CommitJob(
+                sender=self.sender,
+                account_ids=tuple(self.account_ids),
+                remote=tuple(self.remote),
+                blob_key=ref.key,
+                # Sizes count what a reader gets: the stored trace header plus the body.
+                size=len(trace_header) + ref.size,
+                trace_header=trace_header,
+                internal_date=datetime.now(UTC),
+            )
+            await self.committer.commit(job)
+        except (StorageError, NotFound) as exc:
+            # NotFound: an account was removed between RCPT and the end of DATA.
             log.error("storing a message failed: %s", exc)
             raise DeliveryRefused(
                 451, "4.3.0", "Temporary local problem, try again later", internal=str(exc)
             ) from exc
         self.done = True
-        self.mailstore.notify(self.account_ids)
         return f"{ref.key[:12]}.{uuid.uuid4().hex[:8]}"
 
     async def abort(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["Delivery", "DeliveryTarget", "MailFrom", "SessionInfo"]
+__all__ = ["Delivery", "DeliveryTarget", "ListenerKind", "MailFrom", "SessionInfo"]
 
 ListenerKind = Literal["mx", "submission"]
 

@@ -76,8 +76,11 @@ def normalize_address(address: str) -> str:
         inner = local[1:-1]
         if any(ord(c) < 32 or c == "\x7f" for c in inner):
             raise AddressError("control character in quoted local part")
-    elif _LOCAL_FORBIDDEN.search(local) or local.startswith(".") or local.endswith("."):
-        raise AddressError(f"invalid local part {local!r}")
-    elif ".." in local:
+    elif (
+        _LOCAL_FORBIDDEN.search(local)
+        or local.startswith(".")
+        or local.endswith(".")
+        or ".." in local
+    ):
         raise AddressError(f"invalid local part {local!r}")
     return f"{local.lower()}@{normalize_domain(domain)}"

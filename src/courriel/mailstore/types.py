@@ -13,9 +13,9 @@ __all__ = [
     "SPECIAL_FOLDERS",
     "Authenticator",
     "Maildrop",
+    "MaildropInUse",
     "MaildropMessage",
     "MaildropPort",
-    "MaildropInUse",
     "Principal",
 ]
 
@@ -46,7 +46,7 @@ class Authenticator(Protocol):
         """Return the principal, or None when the user is unknown or the password wrong."""
 
 
-class MaildropInUse(Exception):  # noqa: N818 - the POP3 response code is IN-USE
+class MaildropInUse(Exception):
     """Another session holds the maildrop (RFC 2449 §8.1.2 ``[IN-USE]``)."""
 
 
