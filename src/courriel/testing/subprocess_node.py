@@ -91,7 +91,7 @@ class ServeProcess:
             match = _LISTENING.search(line)
             if match:
                 self.ports[match.group(3)] = int(match.group(2))
-            if "ready" in line:
+            if line.startswith("courriel: ready"):
                 ready.set()
 
     def terminate(self, timeout: float = 30.0) -> int:

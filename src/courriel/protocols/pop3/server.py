@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from typing import cast
 
 from courriel.mailstore.types import Authenticator, MaildropPort
 from courriel.protocols.pop3.multiline import dot_stuffed_chunks
@@ -203,6 +204,14 @@ class Pop3Server:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
+        if any(isinstance(action, StartTls) for action in actions):
+            # RFC 2595 §4: plaintext the client sent after STLS, before our +OK, would
+            # be read as if it came through TLS (injection); the buffer has no public
+            # accessor. Then stop reading before the +OK leaves, so the ClientHello that
+            # answers it reaches the TLS layer instead of the plain-text buffer.
+            if getattr(reader, "_buffer", b""):
+                raise _Closed
+            cast(asyncio.ReadTransport, writer.transport).pause_reading()
         for action in actions:
             if isinstance(action, Send):
                 writer.write(action.data)
@@ -225,10 +234,6 @@ class Pop3Server:
     ) -> None:
         assert self._tls is not None  # the session offers STLS only with a context
         await writer.drain()
-        # RFC 2595 §4: the client must wait for the TLS negotiation; plaintext it sent
-        # after STLS would otherwise be read as if it came through TLS (injection).
-        if getattr(reader, "_buffer", b""):
-            raise _Closed
         await writer.start_tls(self._tls, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         session.tls_started()
 

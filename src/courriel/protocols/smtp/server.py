@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
-from typing import Final
+from typing import Final, cast
 
 from courriel.delivery.targets import DeliveryTarget
 from courriel.errors import InvalidInput, ListenerError
@@ -228,13 +228,15 @@ class SmtpServer:
             if isinstance(action, Reply):
                 pending += action.to_bytes()
                 continue
+            if isinstance(action, StartTls):
+                if not await self._start_tls(session, reader, writer, pending):
+                    return False
+                continue
             await self._flush(writer, pending)
             if isinstance(action, Delay):
                 # The anti-abuse delay (AuthThrottle), not a synchronisation.
                 await asyncio.sleep(action.seconds)
-            elif isinstance(action, Close) or (
-                isinstance(action, StartTls) and not await self._start_tls(session, reader, writer)
-            ):
+            elif isinstance(action, Close):
                 return False
         await self._flush(writer, pending)
         return True
@@ -246,14 +248,23 @@ class SmtpServer:
             await asyncio.wait_for(writer.drain(), self.settings.command_timeout)
 
     async def _start_tls(
-        self, session: SmtpSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        session: SmtpSession,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pending: bytearray,
     ) -> bool:
+        """Send the 220 held in ``pending`` and upgrade; False when the connection must end."""
         assert self.ssl_context is not None  # the session offers STARTTLS only with one
-        # RFC 3207 §4.2: plain text already buffered after STARTTLS is an injection
-        # attempt (CVE-2011-0411); the stream's buffer has no public accessor.
+        # RFC 3207 §4.2: plain text received before our 220 is an injection attempt
+        # (CVE-2011-0411); the stream's buffer has no public accessor.
         if getattr(reader, "_buffer", b""):
             log.info("smtp %s: data pipelined after STARTTLS, closing", session.peer_ip)
             return False
+        # Stop reading before the 220 leaves: the client's TLS ClientHello that answers
+        # it must reach the TLS layer, not the plain-text stream buffer.
+        cast(asyncio.ReadTransport, writer.transport).pause_reading()
+        await self._flush(writer, pending)
         await writer.start_tls(self.ssl_context)
         session.tls_established()
         return True
