@@ -92,6 +92,7 @@ def _install_uvloop() -> None:
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    sys.setswitchinterval(0.0005)
 
 
 COMMANDS = [serve]

@@ -2,8 +2,9 @@
 
 Each accepted message needs its rows committed (and, on SQLite with ``synchronous=FULL``,
 the WAL fsynced) before its ``250``. Doing that once per message makes the disk the limit;
-here one writer task takes every job waiting, writes them all in one transaction (each job
-in its own SAVEPOINT, so one failing job does not fail the others), commits once, and then
+here one writer task takes every job waiting, writes them all in one transaction (with a few
+multi-row statements, see :mod:`courriel.mailstore.batch`; a job whose account vanished
+fails alone), commits once, and then
 answers every waiting transaction. Jobs that arrive while a batch is being written form the
 next batch, so a lone message waits for nothing and a busy server batches by itself.
 
@@ -18,11 +19,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from courriel.delivery import queue
-from courriel.errors import CourrielError, StorageError
+from courriel.errors import StorageError
+from courriel.mailstore.batch import Copy, deliver_many
 from courriel.mailstore.service import MailStore
+from courriel.storage.blobs import PreparedBlob, persist_files
 from courriel.storage.db import Database
 
 __all__ = ["CommitJob", "GroupCommitter"]
@@ -37,23 +40,32 @@ class CommitJob:
     sender: str  # envelope sender, "" for the null reverse-path
     account_ids: tuple[int, ...]  # local mailboxes, one copy each
     remote: tuple[str, ...]  # recipients for the outbound queue
-    blob_key: str
+    blob: PreparedBlob  # the body, made durable by the batch before its rows
     size: int  # trace header + body octets
     trace_header: bytes
     internal_date: datetime
 
 
 class GroupCommitter:
-    """Batches :class:`CommitJob` writes; one instance per node, shared by every listener."""
+    """Batches :class:`CommitJob` writes; one instance per node, shared by every listener.
 
-    def __init__(self, db: Database, mailstore: MailStore, *, max_batch: int = 256) -> None:
+    Up to ``max_parallel`` batches are in flight: while one batch's bodies are being
+    flushed to disk, the messages that arrive form the next batch instead of waiting, and
+    the file system can merge the flushes. Database transactions still run one at a time
+    (on SQLite, on its single writer thread).
+    """
+
+    def __init__(
+        self, db: Database, mailstore: MailStore, *, max_batch: int = 256, max_parallel: int = 4
+    ) -> None:
         self._db = db
         self._mailstore = mailstore
         self._max_batch = max_batch
         self._pending: list[tuple[CommitJob, asyncio.Future[None]]] = []
-        self._inflight: list[tuple[CommitJob, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(max_parallel)
         self._task: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
         self._closed = False
         self.batches = 0  # number of transactions written (for tests and metrics)
 
@@ -74,11 +86,11 @@ class GroupCommitter:
         await future
 
     async def close(self) -> None:
-        """Finish the jobs already submitted, then stop the writer task."""
+        """Finish the jobs already submitted, then stop the batching task."""
         self._closed = True
+        waiting = [future for _job, future in self._pending]
+        await asyncio.gather(*waiting, *self._writers, return_exceptions=True)
         if self._task is not None:
-            waiting = [future for _job, future in self._pending + self._inflight]
-            await asyncio.gather(*waiting, return_exceptions=True)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -88,23 +100,23 @@ class GroupCommitter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
+                await self._slots.acquire()
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                self._inflight = batch
-                await self._write(batch)
-                self._inflight = []
+                writer = asyncio.create_task(self._write(batch))
+                self._writers.add(writer)
+                writer.add_done_callback(self._written)
+
+    def _written(self, writer: asyncio.Task[None]) -> None:
+        self._writers.discard(writer)
+        self._slots.release()
 
     async def _write(self, batch: list[tuple[CommitJob, asyncio.Future[None]]]) -> None:
-        outcomes: list[BaseException | None] = []
+        jobs = [job for job, _future in batch]
         try:
-            async with self._db.write() as conn:
-                for job, _future in batch:
-                    try:
-                        async with conn.begin_nested():
-                            await self._write_job(conn, job)
-                        outcomes.append(None)
-                    except CourrielError as exc:
-                        outcomes.append(exc)
+            # Bodies first (off the loop), then the rows that point to them.
+            await asyncio.to_thread(_persist_files, jobs)
+            outcomes = await self._db.run_write(lambda conn: self._write_jobs(conn, jobs))
         except Exception as exc:  # every waiter must get an answer
             log.error("group commit of %d messages failed: %s", len(batch), exc)
             failure = exc if isinstance(exc, StorageError) else StorageError(repr(exc))
@@ -122,22 +134,34 @@ class GroupCommitter:
         if delivered:
             self._mailstore.notify(delivered)
 
-    async def _write_job(self, conn: AsyncConnection, job: CommitJob) -> None:
-        if job.account_ids:
-            await self._mailstore.deliver(
-                conn,
+    @staticmethod
+    def _write_jobs(conn: Connection, jobs: list[CommitJob]) -> list[BaseException | None]:
+        for job in jobs:
+            job.blob.persist_rows(conn)
+        copies = [
+            Copy(
                 account_ids=job.account_ids,
-                blob_key=job.blob_key,
+                blob_key=job.blob.ref.key,
                 size=job.size,
                 trace_header=job.trace_header,
                 internal_date=job.internal_date,
             )
-        if job.remote:
-            await queue.enqueue(
-                conn,
-                sender=job.sender,
-                recipients=job.remote,
-                blob_key=job.blob_key,
-                size=job.size,
-                trace_header=job.trace_header,
-            )
+            for job in jobs
+        ]
+        outcomes: list[BaseException | None] = list(deliver_many(conn, copies))
+        for index, job in enumerate(jobs):
+            if job.remote and outcomes[index] is None:
+                queue.enqueue_sync(
+                    conn,
+                    sender=job.sender,
+                    recipients=job.remote,
+                    blob_key=job.blob.ref.key,
+                    size=job.size,
+                    trace_header=job.trace_header,
+                )
+        return outcomes
+
+
+def _persist_files(jobs: list[CommitJob]) -> None:
+    # Blocking: bodies are written and fsynced before the rows that point to them.
+    persist_files([job.blob for job in jobs])

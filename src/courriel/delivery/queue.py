@@ -17,13 +17,14 @@ from itertools import groupby
 from typing import Literal, get_args
 
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.storage.db import Database
 from courriel.storage.models import queue_messages, queue_recipients, utcnow
 
-__all__ = ["Priority", "QueueEntry", "QueueRecipient", "enqueue", "list_queue"]
+__all__ = ["Priority", "QueueEntry", "QueueRecipient", "enqueue", "enqueue_sync", "list_queue"]
 
 Priority = Literal["transactional", "bulk"]
 RecipientStatus = Literal["queued", "delivered", "failed"]
@@ -54,8 +55,8 @@ class QueueEntry:
     recipients: tuple[QueueRecipient, ...]
 
 
-async def enqueue(
-    conn: AsyncConnection,
+def enqueue_sync(
+    conn: Connection,
     *,
     sender: str,
     recipients: Sequence[str],
@@ -64,7 +65,7 @@ async def enqueue(
     trace_header: bytes,
     priority: str = "transactional",
 ) -> int:
-    """Queue a message for outbound delivery inside the caller's transaction.
+    """Queue a message for outbound delivery inside the caller's (synchronous) transaction.
 
     Returns:
         The queue message id.
@@ -78,7 +79,7 @@ async def enqueue(
     if not unique:
         raise InvalidInput("a queued message needs at least one recipient")
     now = utcnow()
-    message_id = await conn.scalar(
+    message_id = conn.scalar(
         insert(queue_messages)
         .values(
             sender=sender,
@@ -90,7 +91,7 @@ async def enqueue(
         )
         .returning(queue_messages.c.id)
     )
-    await conn.execute(
+    conn.execute(
         insert(queue_recipients),
         [
             {
@@ -105,6 +106,30 @@ async def enqueue(
         ],
     )
     return int(message_id or 0)
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    blob_key: str,
+    size: int,
+    trace_header: bytes,
+    priority: str = "transactional",
+) -> int:
+    """Queue a message inside the caller's async transaction (see :func:`enqueue_sync`)."""
+    return await conn.run_sync(
+        lambda sync_conn: enqueue_sync(
+            sync_conn,
+            sender=sender,
+            recipients=recipients,
+            blob_key=blob_key,
+            size=size,
+            trace_header=trace_header,
+            priority=priority,
+        )
+    )
 
 
 async def list_queue(db: Database) -> list[QueueEntry]:

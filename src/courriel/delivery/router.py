@@ -100,31 +100,31 @@ class RouterDelivery:
         await self.writer.write(chunk)
 
     async def commit(self, trace_header: bytes) -> str:
-        """Make the blob durable, then the mailbox copies and queue rows (group commit)."""
-        if self.writer is None:
-            self.writer = self.blobs.writer()
+        """Make the body and the mailbox/queue rows durable (group commit), then return."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            writer = self.blobs.writer()
+        blob = writer.prepare()
+        job = CommitJob(
+            sender=self.sender,
+            account_ids=tuple(self.account_ids),
+            remote=tuple(self.remote),
+            blob=blob,
+            # Sizes count what a reader gets: the stored trace header plus the body.
+            size=len(trace_header) + blob.ref.size,
+            trace_header=trace_header,
+            internal_date=datetime.now(UTC),
+        )
         try:
-            ref = await self.writer.finish()
-            self.writer = None
-            job = CommitJob(
-                sender=self.sender,
-                account_ids=tuple(self.account_ids),
-                remote=tuple(self.remote),
-                blob_key=ref.key,
-                # Sizes count what a reader gets: the stored trace header plus the body.
-                size=len(trace_header) + ref.size,
-                trace_header=trace_header,
-                internal_date=datetime.now(UTC),
-            )
             await self.committer.commit(job)
-        except (StorageError, NotFound) as exc:
+        except (StorageError, NotFound, OSError) as exc:
             # NotFound: an account was removed between RCPT and the end of DATA.
             log.error("storing a message failed: %s", exc)
             raise DeliveryRefused(
                 451, "4.3.0", "Temporary local problem, try again later", internal=str(exc)
             ) from exc
         self.done = True
-        return f"{ref.key[:12]}.{uuid.uuid4().hex[:8]}"
+        return f"{blob.ref.key[:12]}.{uuid.uuid4().hex[:8]}"
 
     async def abort(self) -> None:
         """Drop the partial body, if any."""

@@ -26,6 +26,7 @@ from courriel.mailstore.changes import ChangeFeed
 from courriel.mailstore.maildrop import DEFAULT_LEASE, SqlMaildrop, open_maildrop
 from courriel.mailstore.passwords import Passwords
 from courriel.mailstore.records import AccountInfo, AliasInfo, DomainInfo, Resolution
+from courriel.mailstore.routecache import RouteCache
 from courriel.mailstore.types import Principal
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
@@ -44,6 +45,7 @@ class MailStore:
         clock: the current time, timezone-aware (injected by tests for lease expiry).
         maildrop_lease: how long a POP3 lease lives without use.
         poll_interval: how often waiters poll for changes made by other processes.
+        route_cache_ttl: seconds a recipient resolution is reused (0 turns the cache off).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class MailStore:
         clock: Callable[[], datetime] = utcnow,
         maildrop_lease: timedelta = DEFAULT_LEASE,
         poll_interval: float = 0.5,
+        route_cache_ttl: float = 2.0,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -62,10 +65,12 @@ class MailStore:
         self.feed = ChangeFeed(db, poll_interval=poll_interval)
         self._clock = clock
         self._lease = maildrop_lease
+        self.routes = RouteCache(ttl=route_cache_ttl)
 
     # Domains.
     async def add_domain(self, name: str) -> DomainInfo:
         """Make a domain local. Raises AddressError, AlreadyExists."""
+        self.routes.clear()
         return await _domains.add_domain(self.db, name)
 
     async def list_domains(self) -> list[DomainInfo]:
@@ -77,6 +82,7 @@ class MailStore:
 
         Raises NotFound, or InvalidInput when it is in use and not forced.
         """
+        self.routes.clear()
         await _domains.remove_domain(self.db, self.blobs, name, force=force)
 
     async def is_local_domain(self, name: str) -> bool:
@@ -86,6 +92,7 @@ class MailStore:
     # Accounts.
     async def add_account(self, address: str, password: str) -> AccountInfo:
         """Create an account with its folders. Raises NotFound, AlreadyExists, InvalidInput."""
+        self.routes.clear()
         return await _accounts.add_account(self.db, self.passwords, address, password)
 
     async def list_accounts(self, domain: str | None = None) -> list[AccountInfo]:
@@ -98,11 +105,13 @@ class MailStore:
 
     async def remove_account(self, address: str) -> None:
         """Remove an account with its folders and mail. Raises NotFound."""
+        self.routes.clear()
         await _accounts.remove_account(self.db, self.blobs, address)
 
     # Aliases and routing.
     async def add_alias(self, alias: str, targets: Sequence[str]) -> AliasInfo:
         """Add targets to ``x@domain`` or the catch-all ``@domain``."""
+        self.routes.clear()
         return await _aliases.add_alias(self.db, alias, targets)
 
     async def list_aliases(self) -> list[AliasInfo]:
@@ -111,11 +120,16 @@ class MailStore:
 
     async def remove_alias(self, alias: str, target: str | None = None) -> None:
         """Remove an alias or one of its targets. Raises NotFound."""
+        self.routes.clear()
         await _aliases.remove_alias(self.db, alias, target)
 
     async def resolve(self, address: str) -> Resolution:
-        """Where mail for ``address`` goes: account, alias, then catch-all."""
-        return await _aliases.resolve(self.db, address)
+        """Where mail for ``address`` goes: account, alias, then catch-all (cached briefly)."""
+        cached = self.routes.get(address)
+        if cached is None:
+            cached = await _aliases.resolve(self.db, address)
+            self.routes.put(address, cached)
+        return cached
 
     # Authentication.
     async def authenticate(self, username: str, password: str) -> Principal | None:

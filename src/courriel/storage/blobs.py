@@ -15,15 +15,24 @@ fsync and whole-file reads run in a worker thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import functools
 import hashlib
+import itertools
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 from courriel.errors import BlobMissing, StorageError
 from courriel.storage.db import Database
@@ -34,10 +43,13 @@ __all__ = [
     "BlobStore",
     "BlobWriter",
     "FsBlobStore",
+    "PreparedBlob",
     "SqlBlobStore",
     "open_blob_store",
 ]
 
+# Bodies up to this size stay in memory until finish() writes them in one go.
+SPILL_AT = 1 << 20
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -49,14 +61,63 @@ class BlobRef:
     size: int  # octets
 
 
+def _nothing(*_args: object) -> None:
+    return None
+
+
+def _execute(statement: Executable, conn: Connection) -> None:
+    conn.execute(statement)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilePending:
+    """A body of the fs store that is received but not yet on disk durably."""
+
+    store: FsBlobStore
+    chunks: tuple[bytes, ...]  # bytes not yet written to ``file``
+    file: IO[bytes] | None  # the spilled beginning of a large body, or None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedBlob:
+    """A fully received body that is not durable yet: group commit makes it so.
+
+    The committer calls :func:`persist_files` (blocking file work, off the event loop)
+    for a whole batch, then ``persist_rows(conn)`` inside the transaction that stores the
+    rows pointing to it, so a body is durable before, or with, anything referencing it.
+    """
+
+    ref: BlobRef
+    pending: FilePending | None  # fs store: the file work; sql store: None
+    persist_rows: Callable[[Connection], None]  # sql store: insert the row; fs store: nothing
+
+
+def persist_files(prepared: Sequence[PreparedBlob]) -> None:
+    """Make the fs-store bodies of a batch durable together (blocking).
+
+    Writing every file before the first fsync lets one journal commit carry most of
+    them; each directory is fsynced once per batch, not once per body.
+    """
+    by_store: dict[int, tuple[FsBlobStore, dict[str, FilePending]]] = {}
+    for item in prepared:
+        if item.pending is not None:
+            store, items = by_store.setdefault(id(item.pending.store), (item.pending.store, {}))
+            items.setdefault(item.ref.key, item.pending)
+    for store, items in by_store.values():
+        store.commit_many(items)
+
+
 class BlobWriter(Protocol):
-    """Streams one body into the store; exactly one of ``finish``/``discard`` ends it."""
+    """Streams one body into the store; ``finish``, ``prepare`` or ``discard`` ends it."""
 
     async def write(self, chunk: bytes) -> None:
         """Append bytes to the body."""
 
     async def finish(self) -> BlobRef:
         """Make the body durable and return its reference."""
+
+    def prepare(self) -> PreparedBlob:
+        """End the body and return the work that makes it durable (for group commit)."""
 
     async def discard(self) -> None:
         """Drop the partial body; idempotent."""
@@ -84,6 +145,44 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    # syncfs(2) is Linux-only; elsewhere (or if libc lacks it) we fsync file by file.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        function: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+_SYNCFS = _load_syncfs()
+# Group commit flushes a batch of bodies with one syncfs(2) where available. Set
+# COURRIEL_BLOB_FSYNC=file to force per-file fsync (e.g. to compare, or on file systems
+# shared with heavy unrelated writers, where syncfs would wait for their data too).
+SYNCFS = _SYNCFS is not None and os.environ.get("COURRIEL_BLOB_FSYNC", "") != "file"
+
+
+def _syncfs(fd: int) -> None:
+    assert _SYNCFS is not None
+    if _SYNCFS(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"syncfs failed: {os.strerror(err)}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _drop(file: IO[bytes] | None) -> None:
+    if file is not None:
+        file.close()
+        Path(file.name).unlink(missing_ok=True)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -93,41 +192,73 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _FsWriter:
-    """Hashes while streaming to a temporary file in ``blobs/tmp``."""
+    """Hashes while streaming; the body stays in memory up to ``SPILL_AT`` octets.
+
+    A typical message never touches the disk until ``finish()``, which writes, fsyncs and
+    renames it in one call off the event loop. Larger bodies spill to a temporary file in
+    ``blobs/tmp`` (also off the loop) and keep streaming there.
+    """
 
     def __init__(self, store: FsBlobStore) -> None:
         self._store = store
         self._hash = hashlib.sha256()
         self._size = 0
-        self._file: IO[bytes] | None = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=store.tmp_dir, prefix="w-", delete=False
-        )
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._file: IO[bytes] | None = None
+        self._done = False
 
     async def write(self, chunk: bytes) -> None:
-        if self._file is None:
+        if self._done:
             raise StorageError("blob writer already finished")
         self._hash.update(chunk)
         self._size += len(chunk)
-        # Buffered writes land in the page cache: cheap enough for the loop.
-        self._file.write(chunk)
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= SPILL_AT:
+            await self._spill()
+
+    async def _spill(self) -> None:
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        try:
+            if self._file is None:
+                self._file = await asyncio.to_thread(self._store.temp_file)
+            await asyncio.to_thread(self._file.writelines, chunks)
+        except OSError as exc:
+            raise StorageError(f"blob store write failed: {exc}") from exc
 
     async def finish(self) -> BlobRef:
-        if self._file is None:
+        if self._done:
             raise StorageError("blob writer already finished")
-        file, self._file = self._file, None
+        self._done = True
         key = self._hash.hexdigest()
+        chunks, self._chunks = self._chunks, []
+        file, self._file = self._file, None
         try:
-            await asyncio.to_thread(self._store.commit_file, file, key)
+            await asyncio.to_thread(self._store.commit, key, chunks, file)
         except OSError as exc:
             raise StorageError(f"blob store write failed: {exc}") from exc
         return BlobRef(key=key, size=self._size)
 
-    async def discard(self) -> None:
-        if self._file is None:
-            return
+    def prepare(self) -> PreparedBlob:
+        if self._done:
+            raise StorageError("blob writer already finished")
+        self._done = True
+        chunks, self._chunks = self._chunks, []
         file, self._file = self._file, None
-        file.close()
-        await asyncio.to_thread(Path(file.name).unlink, missing_ok=True)
+        return PreparedBlob(
+            ref=BlobRef(key=self._hash.hexdigest(), size=self._size),
+            pending=FilePending(store=self._store, chunks=tuple(chunks), file=file),
+            persist_rows=_nothing,
+        )
+
+    async def discard(self) -> None:
+        self._done = True
+        self._chunks = []
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+            await asyncio.to_thread(Path(file.name).unlink, missing_ok=True)
 
 
 class FsBlobStore:
@@ -136,12 +267,13 @@ class FsBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_dir = root / "tmp"
+        self._names = itertools.count(int.from_bytes(os.urandom(4), "big"))
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
         """Where the body with this key lives."""
         _check_key(key)
-        return self.root / key[0:2] / key[2:4] / key
+        return self.root / key[0:2] / key
 
     def writer(self) -> BlobWriter:
         return _FsWriter(self)
@@ -155,32 +287,83 @@ class FsBlobStore:
             await writer.discard()
             raise
 
-    def commit_file(self, file: IO[bytes], key: str) -> None:
-        """fsync the temporary file, rename it into place, fsync the directory (blocking)."""
-        tmp = Path(file.name)
-        try:
-            file.flush()
-            os.fsync(file.fileno())
-        finally:
-            file.close()
-        final = self.path_for(key)
-        if final.exists():
-            # Same key, same bytes: the body is stored already.
-            tmp.unlink(missing_ok=True)
-            return
-        self._make_dirs(final.parent)
-        tmp.replace(final)
-        _fsync_dir(final.parent)
+    def temp_file(self) -> IO[bytes]:
+        """A new temporary file in ``blobs/tmp`` (blocking)."""
+        return tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="w-", delete=False)
 
-    def _make_dirs(self, directory: Path) -> None:
+    def commit(self, key: str, chunks: list[bytes], file: IO[bytes] | None) -> None:
+        """Make one body durable (blocking); see :meth:`commit_many`."""
+        self.commit_many({key: FilePending(store=self, chunks=tuple(chunks), file=file)})
+
+    def commit_many(self, items: Mapping[str, FilePending]) -> None:
+        """Write, fsync and rename every body into place, then fsync each directory once.
+
+        A body whose key exists already is stored (same key, same bytes): its temporary
+        data is dropped. Plain ``os`` calls on purpose: this runs once per message on the
+        group-commit path.
+        """
+        staged: list[tuple[int, str, str]] = []  # (fd, temporary path, final path)
+        try:
+            for key, pending in items.items():
+                final = os.path.join(self.root, key[0:2], key)
+                if os.path.exists(final):
+                    _drop(pending.file)
+                    continue
+                fd, tmp = self._open_temp(pending.file)
+                staged.append((fd, tmp, final))
+                for chunk in pending.chunks:
+                    _write_all(fd, chunk)
+            if staged:
+                self._make_durable(staged)
+        except BaseException:
+            for _fd, tmp, _final in staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise
+        finally:
+            for fd, _tmp, _final in staged:
+                os.close(fd)
+
+    def _make_durable(self, staged: list[tuple[int, str, str]]) -> None:
+        """fsync the bodies, rename them into place, fsync their directories.
+
+        On Linux one ``syncfs(2)`` after the renames replaces every per-file and
+        per-directory fsync of the batch: it returns once all data and metadata of the
+        file system are on disk (and reports write errors since Linux 5.8).
+        """
+        if not SYNCFS:
+            for fd, _tmp, _final in staged:
+                os.fsync(fd)
+        directories: set[str] = set()
+        for _fd, tmp, final in staged:
+            directory = os.path.dirname(final)
+            if directory not in directories:
+                self._ensure_dir(Path(directory))
+                directories.add(directory)
+            os.replace(tmp, final)
+        if SYNCFS:
+            _syncfs(staged[0][0])
+        else:
+            for directory in directories:
+                _fsync_dir(Path(directory))
+
+    def _open_temp(self, spilled: IO[bytes] | None) -> tuple[int, str]:
+        # The spilled file continues where it stopped; else a new temporary file.
+        if spilled is not None:
+            spilled.flush()
+            fd = os.dup(spilled.fileno())
+            spilled.close()
+            os.lseek(fd, 0, os.SEEK_END)
+            return fd, spilled.name
+        name = os.path.join(self.tmp_dir, f"w-{os.getpid()}-{next(self._names)}")
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), name
+
+    def _ensure_dir(self, directory: Path) -> None:
         # A new directory is durable only once its parent is fsynced too.
-        created: list[Path] = []
-        for candidate in (directory.parent, directory):
-            if not candidate.exists():
-                candidate.mkdir(exist_ok=True)
-                created.append(candidate)
-        for path in created:
-            _fsync_dir(path.parent)
+        if not directory.exists():
+            directory.mkdir(exist_ok=True)
+            if not SYNCFS:
+                _fsync_dir(directory.parent)
 
     async def get(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -216,6 +399,18 @@ class _SqlWriter:
         data, self._chunks = b"".join(self._chunks), None
         return await self._store.put(data)
 
+    def prepare(self) -> PreparedBlob:
+        if self._chunks is None:
+            raise StorageError("blob writer already finished")
+        data, self._chunks = b"".join(self._chunks), None
+        key = hashlib.sha256(data).hexdigest()
+        statement = self._store.insert_statement(key, data)
+        return PreparedBlob(
+            ref=BlobRef(key=key, size=len(data)),
+            pending=None,
+            persist_rows=functools.partial(_execute, statement),
+        )
+
     async def discard(self) -> None:
         self._chunks = None
 
@@ -229,10 +424,14 @@ class SqlBlobStore:
     def writer(self) -> BlobWriter:
         return _SqlWriter(self)
 
+    def insert_statement(self, key: str, data: bytes) -> Executable:
+        """The insert-if-absent statement that stores a body."""
+        return self._db.insert_ignore(blobs_table).values(key=key, data=data)
+
     async def put(self, data: bytes) -> BlobRef:
         key = hashlib.sha256(data).hexdigest()
         async with self._db.write() as conn:
-            await conn.execute(self._db.insert_ignore(blobs_table).values(key=key, data=data))
+            await conn.execute(self.insert_statement(key, data))
         return BlobRef(key=key, size=len(data))
 
     async def get(self, key: str) -> bytes:

@@ -70,7 +70,7 @@ async def test_fs_layout(tmp_path: Path) -> None:
     store = FsBlobStore(tmp_path / "blobs")
     ref = await store.put(b"layout")
     k = ref.key
-    assert (tmp_path / "blobs" / k[:2] / k[2:4] / k).read_bytes() == b"layout"
+    assert (tmp_path / "blobs" / k[:2] / k).read_bytes() == b"layout"
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
 
 
