@@ -128,7 +128,10 @@ class MailStore:
         cached = self.routes.get(address)
         if cached is None:
             cached = await _aliases.resolve(self.db, address)
-            self.routes.put(address, cached)
+            # Only known addresses are cached: an account added a moment ago must never
+            # be refused with a permanent 550 because of a stale "unknown" entry.
+            if cached.known:
+                self.routes.put(address, cached)
         return cached
 
     # Authentication.
