@@ -100,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the courriel command (default: the one beside this Python)",
     )
     parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=3,
+        help="runs per server, interleaved (the disk's speed drifts; the median is compared)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (logs, data) and print it"
     )
     parser.add_argument(
@@ -132,9 +138,11 @@ def _load(args: argparse.Namespace, port: int) -> Row:
     )
 
 
-def _server(name: str, args: argparse.Namespace, tmp: Path) -> AbstractContextManager[int] | str:
+def _server(
+    name: str, args: argparse.Namespace, tmp: Path, round_no: int = 0
+) -> AbstractContextManager[int] | str:
     """The server's context manager, or why it cannot run here."""
-    folder = tmp / name
+    folder = tmp / f"{name}-{round_no}"
     folder.mkdir(mode=0o755)
     if name == "courriel":
         if not args.courriel.exists():
@@ -147,9 +155,9 @@ def _server(name: str, args: argparse.Namespace, tmp: Path) -> AbstractContextMa
     return postfix_server(folder, args.clients)
 
 
-def run_one(name: str, args: argparse.Namespace, tmp: Path) -> Row:
+def run_one(name: str, args: argparse.Namespace, tmp: Path, round_no: int = 0) -> Row:
     """Start one server, load it, stop it; a server that fails to start gives a note."""
-    server = _server(name, args, tmp)
+    server = _server(name, args, tmp, round_no)
     if isinstance(server, str):
         return Row(server=name, note=server)
     try:
@@ -162,6 +170,15 @@ def run_one(name: str, args: argparse.Namespace, tmp: Path) -> Row:
 
 
 def _table(rows: list[Row]) -> Iterator[str]:
+    yield from _lines(rows)
+    middle = medians(rows)
+    if len(middle) < len(rows):
+        yield "median run per server:"
+        yield from _lines(middle, failures=False)
+    yield from _ratios(middle)
+
+
+def _lines(rows: list[Row], *, failures: bool = True) -> Iterator[str]:
     yield f"{'server':<10} {'messages':>11} {'seconds':>8} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     for row in rows:
         if row.note and not row.attempted:
@@ -172,10 +189,18 @@ def _table(rows: list[Row]) -> Iterator[str]:
             f"{row.server:<10} {done:>11} {row.seconds:>8.2f} {row.msg_per_s:>8.0f}"
             f" {row.p50_ms:>8.1f} {row.p99_ms:>8.1f}"
         )
-    for row in rows:
+    for row in rows if failures else ():
         for reason, count in row.failures.items():
             yield f"FAILED {row.server}: {count} x {reason}"
-    yield from _ratios(rows)
+
+
+def medians(rows: list[Row]) -> list[Row]:
+    """One row per server: the run with the median msg/s (rows of failed runs are kept)."""
+    result: list[Row] = []
+    for name in dict.fromkeys(row.server for row in rows):
+        runs = sorted((r for r in rows if r.server == name), key=lambda r: r.msg_per_s)
+        result.append(runs[len(runs) // 2])
+    return result
 
 
 def _ratios(rows: list[Row]) -> Iterator[str]:
@@ -184,7 +209,7 @@ def _ratios(rows: list[Row]) -> Iterator[str]:
     for row in rows:
         if ours is not None and row is not ours and row.msg_per_s > 0:
             ratio = ours.msg_per_s / row.msg_per_s
-            yield f"courriel / {row.server}: x{ratio:.2f} msg/s"
+            yield f"courriel / {row.server} (medians): x{ratio:.2f} msg/s"
 
 
 def report(rows: list[Row], args: argparse.Namespace, out: Callable[[str], None]) -> None:
@@ -194,8 +219,8 @@ def report(rows: list[Row], args: argparse.Namespace, out: Callable[[str], None]
     out("")
     out(
         f"load: {args.clients} clients x {args.messages} messages of {args.size} bytes,"
-        f" {args.per_connection} per connection; python {platform.python_version()},"
-        f" {platform.machine()}, {_cores()} cores"
+        f" {args.per_connection} per connection, {args.rounds} interleaved rounds;"
+        f" python {platform.python_version()}, {platform.machine()}, {_cores()} cores"
     )
     out("command: " + shlex.join(sys.orig_argv))
 
@@ -221,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tmp_dir)
     tmp.chmod(0o755)  # Postfix's daemons reach their files by absolute path as other users
     try:
-        for name in args.only:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            rows.append(run_one(name, args, tmp))
+        for round_no in range(args.rounds):
+            for name in args.only:
+                print(f"running {name} (round {round_no + 1}) ...", file=sys.stderr, flush=True)
+                rows.append(run_one(name, args, tmp, round_no))
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
