@@ -22,16 +22,9 @@ from dataclasses import dataclass, field
 
 from courriel.errors import StorageError
 from courriel.mailstore.types import MaildropInUse, MaildropMessage, Principal
+from courriel.protocols.effects import StartTls, describe_effect
 from courriel.protocols.pop3.multiline import dot_stuffed_chunks
-from courriel.protocols.pop3.session import (
-    Action,
-    Close,
-    Delay,
-    Pop3Session,
-    Send,
-    SendMessage,
-    StartTls,
-)
+from courriel.protocols.pop3.session import Action, Pop3Session, Send, SendMessage
 
 __all__ = ["MemoryMaildrop", "MemoryMaildrops", "render_actions", "run_transcript"]
 
@@ -163,13 +156,12 @@ def render_actions(session: Pop3Session, actions: list[Action]) -> list[str]:
             text = data.decode("utf-8", "replace")
             assert text.endswith("\r\n"), f"reply not terminated by CRLF: {text!r}"
             out += [f"S: {x}" for x in text[:-2].split("\r\n")]
-        elif isinstance(action, Delay):
-            out.append(f"E: Delay({action.seconds})")
-        elif isinstance(action, StartTls):
-            out.append("E: StartTls")
+            continue
+        effect = describe_effect(action)
+        if effect is not None:
+            out.append(effect)
+        if isinstance(action, StartTls):
             session.tls_started()
-        elif isinstance(action, Close):
-            out.append("E: Close")
     return out
 
 

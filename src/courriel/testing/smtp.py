@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from courriel.delivery.targets import Delivery, MailFrom, SessionInfo
 from courriel.errors import DeliveryRefused, InvalidInput
-from courriel.protocols.smtp.replies import Action, Close, Delay, Reply, StartTls
+from courriel.protocols.effects import StartTls, describe_effect
+from courriel.protocols.smtp.replies import Action, Reply
 from courriel.protocols.smtp.session import SmtpSession
 
 __all__ = ["MemoryTarget", "ReceivedMessage", "TranscriptResult", "run_transcript"]
@@ -166,13 +167,12 @@ def _render(actions: list[Action], session: SmtpSession) -> list[str]:
     for action in actions:
         if isinstance(action, Reply):
             shown += [f"S: {line}" for line in action.text().split("\r\n")]
-        elif isinstance(action, Delay):
-            shown.append(f"E: Delay({action.seconds:g})")
-        elif isinstance(action, StartTls):
-            shown.append("E: StartTls")
+            continue
+        effect = describe_effect(action)
+        if effect is not None:
+            shown.append(effect)
+        if isinstance(action, StartTls):
             session.tls_established()
-        elif isinstance(action, Close):
-            shown.append("E: Close")
     return shown
 
 

@@ -216,12 +216,12 @@ async def test_wrong_password_grows_the_delay_then_closes(
         E: Delay(0.5)
         S: -ERR [AUTH] Authentication failed.
         C: AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdAB3cm9uZw==
-        E: Delay(1.0)
+        E: Delay(1)
         S: -ERR [AUTH] Authentication failed.
         C: USER nobody@example.test
         S: +OK
         C: PASS wrong
-        E: Delay(2.0)
+        E: Delay(2)
         S: -ERR [AUTH] Authentication failed.
         E: Close
         """,
@@ -235,7 +235,7 @@ async def test_wrong_password_grows_the_delay_then_closes(
         C: USER alice@example.test
         S: +OK
         C: PASS wrong
-        E: Delay(4.0)
+        E: Delay(4)
         S: -ERR [AUTH] Authentication failed.
         """,
     )

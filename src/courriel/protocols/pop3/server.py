@@ -21,16 +21,14 @@ import ssl
 from typing import cast
 
 from courriel.mailstore.types import Authenticator, MaildropPort
+from courriel.protocols.effects import Close, Delay, StartTls
 from courriel.protocols.pop3.multiline import dot_stuffed_chunks
 from courriel.protocols.pop3.session import (
     Action,
-    Close,
-    Delay,
     Pop3Session,
     Pop3Settings,
     Send,
     SendMessage,
-    StartTls,
 )
 from courriel.protocols.sasl import AuthThrottle
 

@@ -1,7 +1,9 @@
 """The POP3 session state machine (sans-I/O): commands in, replies and effects out.
 
 This module owns the POP3 states (RFC 1939 §3: AUTHORIZATION, TRANSACTION, UPDATE),
-the verb table, the replies, and the maildrop lock's life cycle. It never touches a
+the verb table, the replies, and the maildrop lock's life cycle (the effects
+:class:`StartTls`, :class:`Close` and :class:`Delay` come from
+:mod:`courriel.protocols.effects` and are re-exported here). It never touches a
 socket or sleeps: the server performs the :data:`Action` values it returns, in order.
 
 Invariants:
@@ -30,6 +32,7 @@ from courriel.mailstore.types import (
     MaildropMessage,
     MaildropPort,
 )
+from courriel.protocols.effects import Close, Delay, StartTls
 from courriel.protocols.pop3 import parser as p
 from courriel.protocols.pop3.multiline import DEFAULT_CHUNK, top_end
 from courriel.protocols.sasl import AuthThrottle, decode_plain
@@ -95,23 +98,6 @@ class SendMessage:
 
     data: bytes
     end: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartTls:
-    """Upgrade the connection to TLS now, then call :meth:`Pop3Session.tls_started`."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Close:
-    """Close the connection after writing everything before this."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Delay:
-    """Wait before performing the next action (anti-abuse delay after a failed login)."""
-
-    seconds: float
 
 
 Action = Send | SendMessage | StartTls | Close | Delay

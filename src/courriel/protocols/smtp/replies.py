@@ -1,9 +1,10 @@
 """SMTP replies and the effects a session asks its server to carry out.
 
 The session's output is a list of :data:`Action`: :class:`Reply` objects to
-write, and effects (:class:`StartTls`, :class:`Close`, :class:`Delay`) that only
-the server can perform. Replies are built here and nowhere else, so that the
-wire form (multi-line continuation, enhanced status codes) has one owner.
+write, and effects (:class:`StartTls`, :class:`Close`, :class:`Delay`, re-exported
+from :mod:`courriel.protocols.effects`) that only the server can perform. Replies
+are built here and nowhere else, so that the wire form (multi-line continuation,
+enhanced status codes) has one owner.
 
 Invariant: reply text never carries hostnames of other systems, paths or
 configuration; only the generic public texts below and the ``public`` text of a
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from courriel.errors import ProtocolError
+from courriel.protocols.effects import Close, Delay, StartTls
 
 __all__ = [
     "Action",
@@ -63,23 +65,6 @@ class Reply:
     def is_error(self) -> bool:
         """True for 4xx and 5xx replies."""
         return self.code >= 400
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls:
-    """Upgrade the connection to TLS now (RFC 3207 §4), after flushing replies."""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Flush the replies written so far and close the connection."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delay:
-    """Wait this many seconds before writing the next reply (anti-abuse throttle)."""
-
-    seconds: float
 
 
 Action = Reply | StartTls | Close | Delay

@@ -30,8 +30,9 @@ from typing import Final, cast
 from courriel.delivery.targets import DeliveryTarget
 from courriel.errors import InvalidInput, ListenerError
 from courriel.mailstore.types import Authenticator
+from courriel.protocols.effects import Close, Delay, StartTls
 from courriel.protocols.sasl import AuthThrottle
-from courriel.protocols.smtp.replies import Action, Close, Delay, Reply, StartTls
+from courriel.protocols.smtp.replies import Action, Reply
 from courriel.protocols.smtp.session import (
     SHUTTING_DOWN,
     TIMEOUT,

@@ -31,6 +31,7 @@ from courriel.delivery.targets import Delivery, DeliveryTarget, ListenerKind, Ma
 from courriel.errors import AddressError, DeliveryRefused, ProtocolError, SyntaxProblem
 from courriel.mail.address import normalize_address
 from courriel.mailstore.types import Authenticator, Principal
+from courriel.protocols.effects import Close, Delay, StartTls
 from courriel.protocols.sasl import AuthThrottle, Credentials, redact_auth
 from courriel.protocols.smtp import commands as c
 from courriel.protocols.smtp.auth import SaslExchange
@@ -45,7 +46,7 @@ from courriel.protocols.smtp.parser import (
     Event,
     SmtpParser,
 )
-from courriel.protocols.smtp.replies import Action, Close, Delay, Reply, StartTls, reply_from_error
+from courriel.protocols.smtp.replies import Action, Reply, reply_from_error
 from courriel.protocols.smtp.states import COMMAND_STATES, State
 from courriel.protocols.smtp.trace import protocol_keyword, received_header
 
