@@ -81,3 +81,29 @@ async def mailstore(
 ) -> MailStore:
     """A MailStore on the test database and blob store."""
     return MailStore(database, blobs, hasher=password_hasher)
+
+
+# TLS fixtures shared by the SMTP and POP3 tests (appended: imports kept with them).
+import ssl  # noqa: E402
+
+import trustme  # noqa: E402
+
+from courriel.testing.tls import client_context, make_ca, server_context  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throwaway certificate authority, one per test session."""
+    return make_ca()
+
+
+@pytest.fixture(scope="session")
+def server_tls(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 and localhost."""
+    return server_context(tls_ca)
+
+
+@pytest.fixture(scope="session")
+def client_tls(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A client TLS context that trusts ``tls_ca`` only."""
+    return client_context(tls_ca)

@@ -6,7 +6,6 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import trustme
 
 from courriel.protocols.pop3.server import Pop3Server
 from courriel.protocols.pop3.session import Pop3Session, Pop3Settings
@@ -73,25 +72,6 @@ def make_session(store: MemoryMaildrops, throttle: AuthThrottle) -> SessionFacto
         )
 
     return factory
-
-
-@pytest.fixture(scope="session")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="session")
-def server_tls(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture(scope="session")
-def client_tls(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
 
 
 ServerFactory = Callable[..., Awaitable[Pop3Server]]

@@ -11,7 +11,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-import trustme
 
 from courriel.mailstore.types import Principal
 from courriel.protocols.sasl import AuthThrottle
@@ -29,31 +28,12 @@ class Accounts:
         return ALICE if (username, password) == (ALICE.address, "s3cret") else None
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture(scope="module")
-def client_ctx(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
-
-
 StartServer = Callable[..., Awaitable[tuple[SmtpServer, int]]]
 
 
 @pytest.fixture
 async def start_server(
-    target: MemoryTarget, server_ctx: ssl.SSLContext
+    target: MemoryTarget, server_tls: ssl.SSLContext
 ) -> AsyncIterator[StartServer]:
     servers: list[SmtpServer] = []
 
@@ -69,7 +49,7 @@ async def start_server(
             target,
             Accounts(),
             AuthThrottle(base=0.0, ceiling=0.0),
-            server_ctx,
+            server_tls,
         )
         _host, port = await server.start("127.0.0.1", 0)
         servers.append(server)
@@ -107,7 +87,7 @@ async def test_plain_send_to_mx(start_server: StartServer, target: MemoryTarget)
 
 
 async def test_starttls_then_login_on_submission(
-    start_server: StartServer, target: MemoryTarget, client_ctx: ssl.SSLContext
+    start_server: StartServer, target: MemoryTarget, client_tls: ssl.SSLContext
 ) -> None:
     _server, port = await start_server(listener="submission")
 
@@ -118,7 +98,7 @@ async def test_starttls_then_login_on_submission(
             with pytest.raises(smtplib.SMTPSenderRefused) as refused:
                 smtp.sendmail("alice@example.test", ["x@elsewhere.test"], b"Subject: x\r\n\r\n")
             assert refused.value.smtp_code == 530
-            smtp.starttls(context=client_ctx)
+            smtp.starttls(context=client_tls)
             smtp.ehlo()
             assert smtp.has_extn("auth") and not smtp.has_extn("starttls")
             smtp.login("alice@example.test", "s3cret")
@@ -131,12 +111,12 @@ async def test_starttls_then_login_on_submission(
 
 
 async def test_implicit_tls_submissions(
-    start_server: StartServer, target: MemoryTarget, client_ctx: ssl.SSLContext
+    start_server: StartServer, target: MemoryTarget, client_tls: ssl.SSLContext
 ) -> None:
     _server, port = await start_server(listener="submission", tls_active=True)
 
     def client() -> None:
-        with smtplib.SMTP_SSL("127.0.0.1", port, context=client_ctx) as smtp:
+        with smtplib.SMTP_SSL("127.0.0.1", port, context=client_tls) as smtp:
             smtp.ehlo()
             assert not smtp.has_extn("starttls")
             for mechanism in ("PLAIN", "LOGIN"):
@@ -157,13 +137,13 @@ async def test_implicit_tls_submissions(
 
 
 async def test_errors_raise_the_right_smtplib_exceptions(
-    start_server: StartServer, client_ctx: ssl.SSLContext
+    start_server: StartServer, client_tls: ssl.SSLContext
 ) -> None:
     _server, port = await start_server(listener="submission", max_message_size=1000)
 
     def client() -> None:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
-            smtp.starttls(context=client_ctx)
+            smtp.starttls(context=client_tls)
             smtp.ehlo()
             with pytest.raises(smtplib.SMTPAuthenticationError) as failed:
                 smtp.login("alice@example.test", "wrong")
