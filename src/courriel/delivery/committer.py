@@ -148,7 +148,7 @@ class GroupCommitter:
             )
             for job in jobs
         ]
-        outcomes: list[BaseException | None] = list(deliver_many(conn, copies))
+        outcomes: list[BaseException | None] = list(deliver_many(conn, copies).outcomes)
         for index, job in enumerate(jobs):
             if job.remote and outcomes[index] is None:
                 queue.enqueue_sync(

@@ -1,5 +1,8 @@
 """Messages in folders: delivery into INBOX, expunge, and freeing unreferenced blobs.
 
+Delivery of one message is :func:`courriel.mailstore.batch.deliver_many` with one copy,
+so the single and the group-committed paths write the same rows.
+
 Invariants:
 - A UID is taken from ``folders.uidnext`` by an ``UPDATE … RETURNING`` in the caller's
   transaction, so UIDs ascend strictly per folder and are never reused, even after an
@@ -20,14 +23,12 @@ from datetime import datetime
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import NotFound
+from courriel.mailstore.batch import INBOX, Copy, deliver_many
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages, queue_messages, utcnow
 
 __all__ = ["INBOX", "bump_modseq", "deliver", "expunge", "free_blobs"]
-
-INBOX = "INBOX"
 
 
 async def bump_modseq(conn: AsyncConnection, folder_id: int, *, uids: int = 0) -> tuple[int, int]:
@@ -50,15 +51,6 @@ async def bump_modseq(conn: AsyncConnection, folder_id: int, *, uids: int = 0) -
     return int(row.uidnext) - uids, int(row.highest_modseq)
 
 
-async def _inbox_id(conn: AsyncConnection, account_id: int) -> int:
-    folder_id = await conn.scalar(
-        select(folders.c.id).where(folders.c.account_id == account_id, folders.c.name == INBOX)
-    )
-    if folder_id is None:
-        raise NotFound(f"account {account_id} has no INBOX")
-    return int(folder_id)
-
-
 async def deliver(
     conn: AsyncConnection,
     *,
@@ -70,8 +62,10 @@ async def deliver(
 ) -> list[int]:
     """Add one copy of a message to the INBOX of each account, in the caller's transaction.
 
-    Accounts are handled in id order (so concurrent deliveries lock folders in the same
-    order and cannot deadlock) and each account gets one copy even when listed twice.
+    Each account gets one copy even when listed twice; folders are updated in id order
+    (so concurrent deliveries lock them in the same order and cannot deadlock), and each
+    gets one new UID and one new mod-sequence. Nothing is written when an account is
+    missing.
 
     Returns:
         The new message row ids, in ascending account id order.
@@ -79,37 +73,18 @@ async def deliver(
     Raises:
         NotFound: an account (or its INBOX) does not exist.
     """
-    ids: list[int] = []
-    now = utcnow()
-    for account_id in sorted(set(account_ids)):
-        folder_id = await _inbox_id(conn, account_id)
-        uid, modseq = await bump_modseq(conn, folder_id, uids=1)
-        message_id = await conn.scalar(
-            insert(messages)
-            .values(
-                folder_id=folder_id,
-                uid=uid,
-                blob_key=blob_key,
-                size=size,
-                internal_date=internal_date,
-                flags="",
-                modseq=modseq,
-                trace_header=trace_header,
-            )
-            .returning(messages.c.id)
-        )
-        await conn.execute(
-            insert(changes).values(
-                account_id=account_id,
-                folder_id=folder_id,
-                kind="append",
-                uid=uid,
-                modseq=modseq,
-                created_at=now,
-            )
-        )
-        ids.append(int(message_id or 0))
-    return ids
+    copy = Copy(
+        account_ids=tuple(account_ids),
+        blob_key=blob_key,
+        size=size,
+        trace_header=trace_header,
+        internal_date=internal_date,
+    )
+    done = await conn.run_sync(lambda sync_conn: deliver_many(sync_conn, [copy]))
+    outcome = done.outcomes[0]
+    if outcome is not None:
+        raise outcome
+    return list(done.message_ids[0])
 
 
 async def expunge(
