@@ -8,16 +8,19 @@ it they skip, except under ``CI=true`` where a missing server is a failure.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from argon2 import PasswordHasher
 
 from courriel.mailstore.service import MailStore
 from courriel.storage.blobs import BlobStore, FsBlobStore
 from courriel.storage.db import Database
 from courriel.testing.databases import PostgresTemplate, SqliteTemplate
+from courriel.testing.tls import client_context, make_ca, server_context
 
 POSTGRES_ENV = "COURRIEL_TEST_POSTGRES_URL"
 
@@ -83,12 +86,7 @@ async def mailstore(
     return MailStore(database, blobs, hasher=password_hasher)
 
 
-# TLS fixtures shared by the SMTP and POP3 tests (appended: imports kept with them).
-import ssl  # noqa: E402
-
-import trustme  # noqa: E402
-
-from courriel.testing.tls import client_context, make_ca, server_context  # noqa: E402
+# TLS fixtures shared by the SMTP and POP3 tests.
 
 
 @pytest.fixture(scope="session")
