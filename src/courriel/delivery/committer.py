@@ -49,21 +49,25 @@ class CommitJob:
 class GroupCommitter:
     """Batches :class:`CommitJob` writes; one instance per node, shared by every listener.
 
-    Up to ``max_parallel`` batches are in flight: while one batch's bodies are being
-    flushed to disk, the messages that arrive form the next batch instead of waiting, and
-    the file system can merge the flushes. Database transactions still run one at a time
-    (on SQLite, on its single writer thread).
+    Up to ``max_parallel`` batches are in flight (default: what the database takes, one on
+    SQLite's single writer, several on PostgreSQL); the messages that arrive meanwhile
+    form the next batch. Each batch flushes its bodies, then commits its rows.
     """
 
     def __init__(
-        self, db: Database, mailstore: MailStore, *, max_batch: int = 256, max_parallel: int = 4
+        self,
+        db: Database,
+        mailstore: MailStore,
+        *,
+        max_batch: int = 256,
+        max_parallel: int | None = None,
     ) -> None:
         self._db = db
         self._mailstore = mailstore
         self._max_batch = max_batch
         self._pending: list[tuple[CommitJob, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
-        self._slots = asyncio.Semaphore(max_parallel)
+        self._slots = asyncio.Semaphore(max_parallel or db.parallel_writes)
         self._task: asyncio.Task[None] | None = None
         self._writers: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -115,8 +119,9 @@ class GroupCommitter:
         jobs = [job for job, _future in batch]
         try:
             # Bodies first (off the loop), then the rows that point to them.
-            await asyncio.to_thread(_persist_files, jobs)
-            outcomes = await self._db.run_write(lambda conn: self._write_jobs(conn, jobs))
+            outcomes = await self._db.run_write(
+                lambda conn: self._write_jobs(conn, jobs), prelude=lambda: _persist_files(jobs)
+            )
         except Exception as exc:  # every waiter must get an answer
             log.error("group commit of %d messages failed: %s", len(batch), exc)
             failure = exc if isinstance(exc, StorageError) else StorageError(repr(exc))
