@@ -13,6 +13,7 @@ stays in logs (never hostnames, paths or configuration in a reply)::
     ├── InvalidInput                a value given by an operator or a client is malformed
     │   └── AddressError            an email address or domain does not parse
     ├── AuthError                   credentials were refused
+    ├── DnsError                    a DNS lookup failed (temporary or permanent)
     ├── ProtocolError               a protocol-level failure with a wire reply
     │   ├── SyntaxProblem           a parser could not read a command (only this leaves a parser)
     │   └── DeliveryRefused         a delivery port refused a sender, recipient or message
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigProblem",
     "CourrielError",
     "DeliveryRefused",
+    "DnsError",
     "InvalidInput",
     "ListenerError",
     "NotFound",
@@ -97,6 +99,19 @@ class AddressError(InvalidInput):
 
 class AuthError(CourrielError):
     """Credentials were refused (unknown user or wrong password: never said which)."""
+
+
+class DnsError(CourrielError):
+    """A DNS lookup failed.
+
+    Attributes:
+        temporary: True for SERVFAIL, timeouts and unreachable servers (retry later);
+            False for answers that will not change soon (NXDOMAIN, a null MX).
+    """
+
+    def __init__(self, message: str, *, temporary: bool) -> None:
+        self.temporary = temporary
+        super().__init__(message)
 
 
 class ProtocolError(CourrielError):

@@ -211,9 +211,14 @@ def _convert_scalar(key: _Key, hint: Any, value: Any, typed: bool) -> Any:
             raise InvalidInput("expected an integer") from None
         if number < key.meta.get("min", number):
             raise InvalidInput(f"must be at least {key.meta['min']}")
+        if number > key.meta.get("max", number):
+            raise InvalidInput(f"must be at most {key.meta['max']}")
         return number
     if not isinstance(value, str):
         raise InvalidInput("expected a string" if hint is str else "expected a quoted string")
+    if hint == (timedelta | None):
+        # An optional duration: empty means "never".
+        return _convert_scalar(key, timedelta, value, typed) if value.strip() else None
     if hint is timedelta:
         duration = parse_duration(value)
         if not duration:
@@ -390,6 +395,8 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, timedelta):
         value = format_duration(value)
+    if value is None:
+        return '""'
     if isinstance(value, bool | int):
         return str(value).lower()
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')

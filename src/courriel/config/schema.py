@@ -54,6 +54,7 @@ __all__ = [
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 BlobStore = Literal["fs", "sql"]
+RelayTls = Literal["starttls", "tls", "none"]
 
 # RFC 1123 §2.1: labels of letters, digits and hyphens (not at either end), at most 63
 # octets each, 253 in all (without the trailing dot).
@@ -363,6 +364,44 @@ class DeliverySection:
         default=timedelta(days=5),
         metadata=_meta(
             "Give up and bounce after this long in the queue (RFC 5321 §4.5.4.1: 4-5 days)."
+        ),
+    )
+    delay_warning_after: timedelta | None = field(
+        default=None,
+        metadata=_meta(
+            "Send the sender one delay notice (RFC 3464 action=delayed) when a message is "
+            "still queued after this long; empty: never."
+        ),
+    )
+    max_connections_per_domain: int = field(
+        default=10,
+        metadata=_meta("Most simultaneous connections to one destination domain.", min=1),
+    )
+    max_messages_per_connection: int = field(
+        default=100,
+        metadata=_meta("Messages sent over one connection before it is closed.", min=1),
+    )
+    relay_host: str = field(
+        default="",
+        metadata=_meta(
+            "Smarthost: send all outbound mail through this host instead of MX lookups "
+            "(for networks that block port 25); empty: deliver directly."
+        ),
+    )
+    relay_port: int = field(
+        default=587,
+        metadata=_meta("Port of relay_host.", min=1, max=65535),
+    )
+    relay_user: str = field(
+        default="", metadata=_meta("User name for AUTH at relay_host; empty: no AUTH.")
+    )
+    relay_password: str = field(
+        default="", metadata=_meta("Password for AUTH at relay_host (never logged).")
+    )
+    relay_tls: RelayTls = field(
+        default="starttls",
+        metadata=_meta(
+            "TLS to relay_host: starttls (required), tls (implicit TLS, port 465) or none."
         ),
     )
 

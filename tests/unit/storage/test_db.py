@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import insert, select, text
 
 from courriel.errors import StorageError
-from courriel.storage.db import Database, normalize_url, sqlite_url_for
+from courriel.storage.db import MIGRATIONS_DIR, Database, normalize_url, sqlite_url_for
 from courriel.storage.models import domains, utcnow
 
 
@@ -48,7 +49,8 @@ async def test_fresh_file_upgrade_twice_is_noop(tmp_path: Path) -> None:
             mode = await conn.scalar(text("PRAGMA journal_mode"))
             fks = await conn.scalar(text("PRAGMA foreign_keys"))
             sync = await conn.scalar(text("PRAGMA synchronous"))
-        assert versions == [("0001",)]
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        assert versions == [(head,)]
         assert (mode, fks, sync) == ("wal", 1, 2)
     finally:
         await db.close()

@@ -6,12 +6,13 @@ from courriel.storage.models.mail import (
     aliases,
     blobs,
     changes,
+    dkim_keys,
     domains,
     folders,
     maildrop_locks,
     messages,
 )
-from courriel.storage.models.queue import queue_messages, queue_recipients
+from courriel.storage.models.queue import queue_attempts, queue_messages, queue_recipients
 
 __all__ = [
     "UTCDateTime",
@@ -19,11 +20,13 @@ __all__ = [
     "aliases",
     "blobs",
     "changes",
+    "dkim_keys",
     "domains",
     "folders",
     "maildrop_locks",
     "messages",
     "metadata",
+    "queue_attempts",
     "queue_messages",
     "queue_recipients",
     "utcnow",

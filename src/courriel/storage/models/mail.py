@@ -29,6 +29,7 @@ __all__ = [
     "aliases",
     "blobs",
     "changes",
+    "dkim_keys",
     "domains",
     "folders",
     "maildrop_locks",
@@ -130,4 +131,19 @@ maildrop_locks = Table(
     ),
     Column("holder", String(64), nullable=False),  # random token of the POP3 session
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# DKIM keys per domain (0002): RFC 6376 RSA and RFC 8463 Ed25519, selectors named by date.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("domain_id", Id, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("selector", String(63), nullable=False),  # e.g. "c20261127r"
+    Column("algorithm", String(16), nullable=False),  # "rsa-sha256" | "ed25519-sha256"
+    Column("private_key", Text, nullable=False),  # PKCS#8 PEM
+    Column("public_key", Text, nullable=False),  # base64 for the p= tag of the DNS record
+    Column("active", Boolean, nullable=False, default=True),  # used for signing
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("domain_id", "selector", name="uq_dkim_keys_domain_selector"),
 )

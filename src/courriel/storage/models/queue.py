@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 
 from courriel.storage.models.base import UTCDateTime, metadata
 
-__all__ = ["queue_messages", "queue_recipients"]
+__all__ = ["queue_attempts", "queue_messages", "queue_recipients"]
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -36,6 +37,9 @@ queue_messages = Table(
     Column("trace_header", LargeBinary, nullable=False),
     Column("priority", String(16), nullable=False),  # "transactional" | "bulk"
     Column("created_at", UTCDateTime(), nullable=False),
+    # What the message needs from the receiving server (0002):
+    Column("smtputf8", Boolean, nullable=False, default=False),  # RFC 6531: non-ASCII envelope
+    Column("eight_bit", Boolean, nullable=False, default=False),  # RFC 6152: 8-bit body
     Index("ix_queue_messages_blob_key", "blob_key"),
 )
 
@@ -54,6 +58,33 @@ queue_recipients = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("last_reply", Text, nullable=False, default=""),  # last SMTP reply or error
+    # Claims (0002): a worker owns a recipient until lease_until; after that another may
+    # take it back (a crashed worker's claim expires).
+    Column("claimed_by", String(64), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("dsn_sent", Boolean, nullable=False, default=False),  # failure DSN generated
+    Column("delay_warned", Boolean, nullable=False, default=False),  # delay DSN generated
     Index("ix_queue_recipients_due", "status", "next_attempt_at"),
     Index("ix_queue_recipients_message_id", "message_id"),
+)
+
+# Every delivery attempt of a recipient, for `courriel queue show` (0002).
+queue_attempts = Table(
+    "queue_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "recipient_id",
+        Id,
+        ForeignKey("queue_recipients.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("attempted_at", UTCDateTime(), nullable=False),
+    Column("mx_host", String(255), nullable=False, default=""),  # "" when none was reached
+    Column("tls", Boolean, nullable=False, default=False),  # STARTTLS or implicit TLS used
+    Column("tls_verified", Boolean, nullable=False, default=False),  # peer cert validated
+    Column("code", Integer, nullable=False, default=0),  # SMTP reply code, 0 if none
+    Column("reply", Text, nullable=False, default=""),  # the remote reply or local error
+    Column("outcome", String(16), nullable=False),  # "delivered" | "deferred" | "failed"
+    Index("ix_queue_attempts_recipient_id", "recipient_id"),
 )
