@@ -64,8 +64,13 @@ def enqueue_sync(
     size: int,
     trace_header: bytes,
     priority: str = "transactional",
+    smtputf8: bool = False,
+    eight_bit: bool = False,
 ) -> int:
     """Queue a message for outbound delivery inside the caller's (synchronous) transaction.
+
+    ``smtputf8`` / ``eight_bit`` say what the message needs from the receiving server
+    (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME); the worker passes them to the SMTP client.
 
     Returns:
         The queue message id.
@@ -88,6 +93,8 @@ def enqueue_sync(
             trace_header=trace_header,
             priority=priority,
             created_at=now,
+            smtputf8=smtputf8,
+            eight_bit=eight_bit,
         )
         .returning(queue_messages.c.id)
     )
@@ -117,6 +124,8 @@ async def enqueue(
     size: int,
     trace_header: bytes,
     priority: str = "transactional",
+    smtputf8: bool = False,
+    eight_bit: bool = False,
 ) -> int:
     """Queue a message inside the caller's async transaction (see :func:`enqueue_sync`)."""
     return await conn.run_sync(
@@ -128,6 +137,8 @@ async def enqueue(
             size=size,
             trace_header=trace_header,
             priority=priority,
+            smtputf8=smtputf8,
+            eight_bit=eight_bit,
         )
     )
 
