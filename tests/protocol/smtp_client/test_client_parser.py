@@ -149,7 +149,9 @@ def test_fuzz_parser_raises_only_syntax_problem(
 ) -> None:
     data = b"".join(seeds) + noise
     parser = ReplyParser()
-    pieces = [data[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)])]
+    pieces = [
+        data[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)], strict=True)
+    ]
     try:
         for piece in pieces:
             parser.feed(piece)
