@@ -103,6 +103,11 @@ class Recorder:
         return self.data_reply
 
 
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
 StartAiosmtpd = Callable[..., Awaitable[int]]
 
 
