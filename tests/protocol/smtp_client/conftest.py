@@ -50,10 +50,10 @@ async def courriel_server(
 
     async def start(**overrides: Any) -> int:
         values: dict[str, Any] = {"hostname": "mx.test", "tls_available": True}
+        authenticator = overrides.pop("authenticator", None)
         values.update(overrides)
-        server = SmtpServer(
-            SmtpSettings(**values), target, None, AuthThrottle(base=0.0, ceiling=0.0), server_tls
-        )
+        throttle = AuthThrottle(base=0.0, ceiling=0.0)
+        server = SmtpServer(SmtpSettings(**values), target, authenticator, throttle, server_tls)
         _host, port = await server.start("127.0.0.1", 0)
         servers.append(server)
         return port

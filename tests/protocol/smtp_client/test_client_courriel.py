@@ -5,8 +5,11 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable
 
-from courriel.delivery.transport import Connector, Outgoing
+import pytest
+
+from courriel.delivery.transport import Connector, Outgoing, TransportError
 from courriel.errors import DeliveryRefused
+from courriel.mailstore.types import Principal
 from courriel.protocols.smtp.client import SmtpConnection, SmtpConnector
 from courriel.testing.smtp import MemoryTarget
 
@@ -161,3 +164,43 @@ async def test_starttls_certificate_for_another_name_is_not_verified(
     conn = await _open(connector, port, host="mx.elsewhere.test")
     assert conn.host == "mx.elsewhere.test" and conn.tls and not conn.tls_verified
     await conn.close()
+
+
+class _Accounts:
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        if (username, password) == ("alice@example.test", "s3cret"):
+            return Principal(
+                account_id=1,
+                address="alice@example.test",
+                senders=frozenset({"alice@example.test"}),
+            )
+        return None
+
+
+async def test_rfc4954_auth_plain_after_starttls_to_a_submission_listener(
+    courriel_server: StartServer,
+    target: MemoryTarget,
+    make_connector: MakeConnector,
+    client_tls: ssl.SSLContext,
+) -> None:
+    target.local_domains = frozenset({"example.test"})
+    port = await courriel_server(listener="submission", authenticator=_Accounts())
+    good = make_connector(
+        tls_context_factory=lambda: client_tls, auth=("alice@example.test", "s3cret")
+    )
+    conn = await _open(good, port)
+    message = Outgoing(
+        sender="alice@example.test",
+        recipients=("far@remote.test",),
+        data=b"From: alice@example.test\r\n\r\nhi\r\n",
+        smtputf8=False,
+        eight_bit=False,
+    )
+    assert (await conn.send(message)).recipients["far@remote.test"].code == 250
+    await conn.close()
+    assert target.messages[0].session.authenticated == "alice@example.test"
+    bad = make_connector(tls_context_factory=lambda: client_tls, auth=("alice@example.test", "no"))
+    with pytest.raises(TransportError) as info:
+        await _open(bad, port)
+    assert info.value.temporary and info.value.reply is not None
+    assert info.value.reply.code == 535
