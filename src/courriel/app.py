@@ -22,6 +22,7 @@ from typing import Protocol
 from courriel.config import LoadedConfig, ensure_data_dir, load_config, parse_listen
 from courriel.delivery.committer import GroupCommitter
 from courriel.delivery.router import Router
+from courriel.delivery.signing import SignerCache
 from courriel.delivery.targets import ListenerKind
 from courriel.errors import ListenerError
 from courriel.mailstore.service import MailStore
@@ -133,6 +134,7 @@ class Node:
     listeners: list[Listener] = field(default_factory=list)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     committer: GroupCommitter | None = None
+    signers: SignerCache | None = None
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -206,7 +208,9 @@ class Node:
         # One router and one group committer for every SMTP listener of the node.
         if self.committer is None:
             self.committer = GroupCommitter(self.services.db, self.services.mailstore)
-        return Router(self.services.mailstore, self.services.blobs, self.committer)
+        if self.signers is None:
+            self.signers = SignerCache(self.services.db)
+        return Router(self.services.mailstore, self.services.blobs, self.committer, self.signers)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop every listener; transactions in flight get ``grace`` seconds to finish."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from courriel.delivery.committer import CommitJob, GroupCommitter
+from courriel.delivery.signing import MessageSigning, SignerCache
 from courriel.delivery.targets import MailFrom, SessionInfo
 from courriel.errors import AddressError, DeliveryRefused, NotFound, StorageError
 from courriel.mail.address import normalize_address
@@ -30,10 +31,17 @@ log = logging.getLogger(__name__)
 class Router:
     """Implements :class:`courriel.delivery.targets.DeliveryTarget`."""
 
-    def __init__(self, mailstore: MailStore, blobs: BlobStore, committer: GroupCommitter) -> None:
+    def __init__(
+        self,
+        mailstore: MailStore,
+        blobs: BlobStore,
+        committer: GroupCommitter,
+        signers: SignerCache | None = None,
+    ) -> None:
         self._mailstore = mailstore
         self._blobs = blobs
         self._committer = committer
+        self._signers = signers
 
     async def start(self, session: SessionInfo, mail_from: MailFrom) -> RouterDelivery:
         """Open a transaction. Sender checks against the account are the session's job."""
@@ -43,6 +51,8 @@ class Router:
             committer=self._committer,
             session=session,
             sender=mail_from.address,
+            signers=self._signers,
+            signing=_signs(session, self._signers),
         )
 
 
@@ -59,6 +69,8 @@ class RouterDelivery:
     remote: list[str] = field(default_factory=list)  # queued for outbound delivery
     writer: BlobWriter | None = None
     done: bool = False
+    signers: SignerCache | None = None
+    signing: MessageSigning | None = None  # set when this message gets DKIM-signed
 
     async def add_recipient(self, address: str) -> None:
         """Route one recipient (RFC 5321 §3.3: RCPT may be refused one by one)."""
@@ -97,6 +109,8 @@ class RouterDelivery:
         """Stream body bytes to the blob store (nothing is visible before commit)."""
         if self.writer is None:
             self.writer = self.blobs.writer()
+        if self.signing is not None:
+            self.signing.feed(chunk)
         await self.writer.write(chunk)
 
     async def commit(self, trace_header: bytes) -> str:
@@ -104,6 +118,9 @@ class RouterDelivery:
         writer, self.writer = self.writer, None
         if writer is None:
             writer = self.blobs.writer()
+        if self.signing is not None and self.signers is not None:
+            # Signed once, as the message enters delivery (issue 3 §6); stored with the row.
+            trace_header += await self.signing.signatures(self.signers)
         blob = writer.prepare()
         job = CommitJob(
             sender=self.sender,
@@ -131,3 +148,11 @@ class RouterDelivery:
         writer, self.writer = self.writer, None
         if writer is not None:
             await writer.discard()
+
+
+def _signs(session: SessionInfo, signers: SignerCache | None) -> MessageSigning | None:
+    # Only what an authenticated user submits (or courriel originates) is signed; mail
+    # from the MX listener never is, whatever its From: says.
+    if signers is None or session.listener != "submission" or session.authenticated is None:
+        return None
+    return MessageSigning()

@@ -1,0 +1,102 @@
+"""DKIM signing of mail as it enters delivery (RFC 6376, RFC 8463).
+
+Mail that an authenticated user submits, or that courriel originates, is signed once,
+while it is being stored, with every active key of its ``From:`` domain when that domain
+is local: the signatures go into the stored trace header, so local recipients get the
+same signed bytes as remote ones and a retry never signs again. Mail arriving on the MX
+listener is never signed, whatever its ``From:`` says.
+
+The body is hashed as it streams past (relaxed canonicalization needs no look-back
+beyond a line), and the header section is kept until it is complete (capped).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from courriel.delivery.dkimkeys import DkimSigner, load_signer
+from courriel.errors import CourrielError
+from courriel.mail.dkim import BodyHasher, parse_header_fields, split_header_section
+from courriel.storage.db import Database
+
+__all__ = ["MessageSigning", "SignerCache", "from_domain"]
+
+# A header section longer than this is not signed (it would also be refused by most).
+MAX_HEADER_SECTION = 256 * 1024
+
+
+def from_domain(header_section: bytes) -> str | None:
+    """The domain of the single ``From:`` mailbox, or None (absent, several, unparsable)."""
+    values = [v for name, v in parse_header_fields(header_section) if name.lower() == "from"]
+    if len(values) != 1:
+        return None
+    text = values[0].decode("utf-8", "replace")
+    addresses = [a for _n, a in email.utils.getaddresses([text]) if "@" in a]
+    if len(addresses) != 1:
+        return None
+    return addresses[0].rpartition("@")[2].strip().lower() or None
+
+
+@dataclass(slots=True)
+class SignerCache:
+    """Signers per domain, reloaded after ``ttl`` seconds (keys change rarely)."""
+
+    db: Database
+    ttl: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[str, tuple[float, DkimSigner | None]] = field(default_factory=dict)
+
+    async def signer(self, domain: str) -> DkimSigner | None:
+        """The domain's signer, or None when it is not local or has no active key."""
+        entry = self._entries.get(domain)
+        if entry is not None and self.clock() < entry[0]:
+            return entry[1]
+        try:
+            signer = await load_signer(self.db, domain)
+        except CourrielError:
+            signer = None  # not a local domain (or not a domain at all)
+        self._entries[domain] = (self.clock() + self.ttl, signer)
+        return signer
+
+
+@dataclass(slots=True)
+class MessageSigning:
+    """The signing state of one message while its bytes stream past."""
+
+    head: bytearray = field(default_factory=bytearray)
+    header_section: bytes | None = None
+    hasher: BodyHasher = field(default_factory=BodyHasher)
+    too_long: bool = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the message (CRLF line ends, as stored)."""
+        if self.header_section is not None:
+            self.hasher.update(chunk)
+            return
+        if self.too_long:
+            return
+        self.head += chunk
+        section = split_header_section(bytes(self.head))
+        if section is not None:
+            self.header_section = section
+            self.hasher.update(bytes(self.head[len(section) :]))
+            self.head = bytearray()
+        elif len(self.head) > MAX_HEADER_SECTION:
+            self.too_long = True
+            self.head = bytearray()
+
+    async def signatures(self, cache: SignerCache, *, now: float | None = None) -> bytes:
+        """The DKIM-Signature fields for this message, or b"" when it is not signed."""
+        if self.header_section is None:
+            return b""
+        domain = from_domain(self.header_section)
+        if domain is None:
+            return b""
+        signer = await cache.signer(domain)
+        if signer is None:
+            return b""
+        stamp = int(time.time() if now is None else now)
+        return signer.signatures(self.header_section, self.hasher.digest(), stamp)
