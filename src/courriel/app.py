@@ -26,6 +26,7 @@ from courriel.delivery.signing import SignerCache
 from courriel.delivery.targets import ListenerKind
 from courriel.errors import ListenerError
 from courriel.mailstore.service import MailStore
+from courriel.outbound import Outbound
 from courriel.protocols.pop3.server import Pop3Server
 from courriel.protocols.pop3.session import Pop3Settings
 from courriel.protocols.sasl import AuthThrottle
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 ROLES: dict[str, tuple[str, ...]] = {
     "smtp": ("smtp", "submission", "submissions"),
     "pop3": ("pop3", "pop3s"),
+    "delivery": (),  # the outbound queue worker: no listener
 }
 # Ports used by `--high-ports` for a non-root quick start (the issue's list).
 HIGH_PORTS: dict[str, int] = {
@@ -130,11 +132,12 @@ class Node:
     """The roles of ``courriel serve`` running on one event loop."""
 
     services: Services
-    roles: Sequence[str] = ("smtp", "pop3")
+    roles: Sequence[str] = ("smtp", "pop3", "delivery")
     listeners: list[Listener] = field(default_factory=list)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     committer: GroupCommitter | None = None
     signers: SignerCache | None = None
+    outbound: Outbound | None = None
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -149,6 +152,8 @@ class Node:
         )
         tls = server_context(cert, key)
         try:
+            if "delivery" in self.roles:
+                self._start_outbound()
             for role in self.roles:
                 for key_name in ROLES[role]:
                     await self._start_listener(key_name, tls)
@@ -204,10 +209,22 @@ class Node:
         names = {"smtp": "SMTP (MX)", "submission": "Submission", "submissions": "Submissions"}
         return smtp, names[key_name]
 
+    def _start_outbound(self) -> None:
+        self.outbound = Outbound(
+            self.services.loaded.config, self.services.db, self.services.blobs, self._router()
+        )
+        self.outbound.start()
+
+    def _queued(self) -> None:
+        if self.outbound is not None:
+            self.outbound.wake()
+
     def _router(self) -> Router:
         # One router and one group committer for every SMTP listener of the node.
         if self.committer is None:
-            self.committer = GroupCommitter(self.services.db, self.services.mailstore)
+            self.committer = GroupCommitter(
+                self.services.db, self.services.mailstore, on_queued=self._queued
+            )
         if self.signers is None:
             self.signers = SignerCache(self.services.db)
         return Router(self.services.mailstore, self.services.blobs, self.committer, self.signers)
@@ -216,6 +233,9 @@ class Node:
         """Stop every listener; transactions in flight get ``grace`` seconds to finish."""
         listeners, self.listeners = self.listeners, []
         await asyncio.gather(*(lst.server.stop(grace) for lst in listeners))
+        if self.outbound is not None:
+            await self.outbound.stop(grace)
+            self.outbound = None
         if self.committer is not None:
             await self.committer.close()
 

@@ -381,6 +381,14 @@ class DeliverySection:
         default=100,
         metadata=_meta("Messages sent over one connection before it is closed.", min=1),
     )
+    mx_port: int = field(
+        default=25,
+        metadata=_meta(
+            "Port of remote MX hosts (RFC 5321 §4.5.4: 25); change only in lab or test setups.",
+            min=1,
+            max=65535,
+        ),
+    )
     relay_host: str = field(
         default="",
         metadata=_meta(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,6 +45,8 @@ class CommitJob:
     size: int  # trace header + body octets
     trace_header: bytes
     internal_date: datetime
+    smtputf8: bool = False  # what the queued copy needs from the receiving server
+    eight_bit: bool = False
 
 
 class GroupCommitter:
@@ -61,6 +64,7 @@ class GroupCommitter:
         *,
         max_batch: int = 256,
         max_parallel: int | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._mailstore = mailstore
@@ -71,6 +75,7 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._writers: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._on_queued = on_queued  # told after a batch that queued outbound mail
         self.batches = 0  # number of transactions written (for tests and metrics)
 
     async def commit(self, job: CommitJob) -> None:
@@ -138,6 +143,10 @@ class GroupCommitter:
                 future.set_exception(outcome)
         if delivered:
             self._mailstore.notify(delivered)
+        if self._on_queued is not None and any(
+            job.remote and future.done() and not future.exception() for job, future in batch
+        ):
+            self._on_queued()
 
     @staticmethod
     def _write_jobs(conn: Connection, jobs: list[CommitJob]) -> list[BaseException | None]:
@@ -163,6 +172,8 @@ class GroupCommitter:
                     blob_key=job.blob.ref.key,
                     size=job.size,
                     trace_header=job.trace_header,
+                    smtputf8=job.smtputf8,
+                    eight_bit=job.eight_bit,
                 )
         return outcomes
 

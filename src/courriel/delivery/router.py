@@ -51,6 +51,8 @@ class Router:
             committer=self._committer,
             session=session,
             sender=mail_from.address,
+            smtputf8=mail_from.smtputf8,
+            eight_bit=(mail_from.body or "").upper() in ("8BITMIME", "BINARYMIME"),
             signers=self._signers,
             signing=_signs(session, self._signers),
         )
@@ -65,6 +67,8 @@ class RouterDelivery:
     committer: GroupCommitter
     session: SessionInfo
     sender: str
+    smtputf8: bool = False  # RFC 6531: the receiving server must offer SMTPUTF8
+    eight_bit: bool = False  # RFC 6152: declared BODY=8BITMIME
     account_ids: list[int] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)  # queued for outbound delivery
     writer: BlobWriter | None = None
@@ -131,6 +135,8 @@ class RouterDelivery:
             size=len(trace_header) + blob.ref.size,
             trace_header=trace_header,
             internal_date=datetime.now(UTC),
+            smtputf8=self.smtputf8,
+            eight_bit=self.eight_bit,
         )
         try:
             await self.committer.commit(job)
