@@ -72,10 +72,11 @@ def _free_port() -> int:
     raise RuntimeError("no common free port")
 
 
+World = tuple[RunningNode, Receiver, Receiver]
+
+
 @pytest.fixture
-async def world(
-    tmp_path: Path, db_url: str
-) -> AsyncIterator[tuple[RunningNode, Receiver, Receiver]]:
+async def world(tmp_path: Path, db_url: str) -> AsyncIterator[World]:
     good, bad = Receiver(), Receiver(refuse="550 5.1.1 <nobody@bounce.test>: no such user")
     port = _free_port()
     loop = asyncio.get_running_loop()
@@ -126,9 +127,7 @@ async def _until(predicate, seconds: float = 20.0) -> None:  # type: ignore[no-u
             await asyncio.sleep(0.05)
 
 
-async def test_submitted_mail_reaches_the_remote_mx_signed(
-    world: tuple[RunningNode, Receiver, Receiver],
-) -> None:
+async def test_submitted_mail_reaches_the_remote_mx_signed(world: World) -> None:
     node, good, _bad = world
     await asyncio.to_thread(_submit, node, "buyer@remote.test", "Shipped")
     async with asyncio.timeout(20):
@@ -150,9 +149,7 @@ async def test_submitted_mail_reaches_the_remote_mx_signed(
     await _until(queue_empty)
 
 
-async def test_a_550_comes_back_to_the_sender_as_a_dsn(
-    world: tuple[RunningNode, Receiver, Receiver],
-) -> None:
+async def test_a_550_comes_back_to_the_sender_as_a_dsn(world: World) -> None:
     node, _good, bad = world
     await asyncio.to_thread(_submit, node, "nobody@bounce.test", "Lost")
     store = node.services.mailstore
