@@ -88,7 +88,9 @@ class Outbound:
             resolver,
             connector_for(cfg),
             settings=replace(
-                WorkerSettings.from_section(cfg.delivery), smtp_port=cfg.delivery.mx_port
+                WorkerSettings.from_section(cfg.delivery),
+                smtp_port=cfg.delivery.mx_port,
+                lease=cfg.delivery.claim_lease,
             ),
             on_failure=bouncer.failed,
             on_delay=delayed,

@@ -381,6 +381,13 @@ class DeliverySection:
         default=100,
         metadata=_meta("Messages sent over one connection before it is closed.", min=1),
     )
+    claim_lease: timedelta = field(
+        default=timedelta(minutes=15),
+        metadata=_meta(
+            "How long a worker owns the recipients it claimed; after that (a crashed node) "
+            "another worker takes them back. Longer than one delivery round can take."
+        ),
+    )
     mx_port: int = field(
         default=25,
         metadata=_meta(
