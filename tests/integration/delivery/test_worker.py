@@ -368,3 +368,36 @@ async def test_run_delivers_on_wake_and_stops(
     worker.stop()
     await asyncio.wait_for(task, 10)
     assert mx1.delivered_to() == ["x@remote.test"]
+
+
+async def test_two_workers_never_deliver_a_recipient_twice(
+    database: Database, blobs: BlobStore, receivers: Any
+) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer; its claims are covered in test_claims.py")
+    mx1: Receiver = await receivers("127.0.0.2")
+    rcpts = [f"user{i}@remote.test" for i in range(5000)]
+    for start in range(0, len(rcpts), 100):
+        await _queue(database, blobs, rcpts[start : start + 100])
+    # Small rounds so that the two workers' claims interleave (SKIP LOCKED on PostgreSQL).
+    settings = WorkerSettings(
+        retry_schedule=(timedelta(minutes=5),),
+        expire_after=timedelta(days=5),
+        batch_size=250,
+    )
+    workers = [
+        _worker(database, blobs, [mx1], {"remote.test": [MX1]}, settings=settings, worker_id=w)[0]
+        for w in ("w1", "w2")
+    ]
+
+    async def drain(worker: DeliveryWorker) -> int:
+        claimed = 0
+        while n := await worker.run_once():
+            claimed += n
+        return claimed
+
+    counts = await asyncio.gather(*(drain(w) for w in workers))
+    assert sum(counts) == 5000
+    delivered = mx1.delivered_to()
+    assert len(delivered) == len(set(delivered)) == 5000
+    assert await list_queue(database) == []
