@@ -154,9 +154,19 @@ async def test_two_mailboxes_in_one_transaction(interop: Interop) -> None:
         assert _split(_crlf(raw))[1] == b"Hello both.\r\n"
         assert len(await _verify_dkim(interop, raw)) == 2
     # One SMTP transaction carried both recipients: Postfix logged one queue file for 2.
+    # postlogd(8) writes the log on its own, so wait for the line rather than read once.
+    id_line = re.compile(rf"(\w+): message-id={re.escape(message_id)}")
+
+    async def logged() -> bool:
+        log = interop.postfix.log.read_text(errors="replace")
+        queue_ids = id_line.findall(log)
+        nrcpt = re.compile(rf"({'|'.join(queue_ids) or '-'}): from=<{SENDER}>.* nrcpt=(\d+)")
+        return len(queue_ids) == 1 and nrcpt.search(log) is not None
+
+    await _until(logged)
     log = interop.postfix.log.read_text(errors="replace")
-    assert re.search(rf"message-id={re.escape(message_id)}", log)
-    assert re.search(rf"from=<{SENDER}>, size=\d+, nrcpt=2 \(queue active\)", log)
+    queue_id = id_line.findall(log)[0]
+    assert re.search(rf"{queue_id}: from=<{SENDER}>, size=\d+, nrcpt=2 \(queue active\)", log)
     await _queue_drains(interop)
 
 
