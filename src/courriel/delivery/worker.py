@@ -36,9 +36,10 @@ from courriel.delivery.attempts import (
     settlement_for,
     wants_delay_notice,
 )
-from courriel.delivery.claims import Claim, Settlement, claim, settle
+from courriel.delivery.claims import Claim, Settlement, claim
 from courriel.delivery.dispatch import DomainDispatch, Result, RouteHost
 from courriel.delivery.schedule import next_attempt
+from courriel.delivery.settler import Settler
 from courriel.delivery.transport import Connector, RemoteReply
 from courriel.dns.resolver import Resolver
 from courriel.errors import CourrielError, DnsError
@@ -129,6 +130,8 @@ class DeliveryWorker:
         self.clock = clock
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._router = router
+        # Messages finishing together are settled in one transaction (one fsync).
+        self._settler = Settler(db, blobs, self.worker_id)
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -231,7 +234,7 @@ class DeliveryWorker:
         settlements = await self._bounce(result, settlements)
         settlements = await self._warn(result, settlements, now)
         try:
-            await settle(self.db, self.blobs, worker=self.worker_id, settlements=settlements)
+            await self._settler.settle(settlements)
         except CourrielError as exc:
             # The lease will expire and the recipients be tried again.
             log.error("cannot settle message %d: %s", result.claims[0].message_id, exc)
