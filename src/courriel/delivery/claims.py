@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import and_, case, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.mailstore.messages import free_blobs
@@ -200,28 +201,37 @@ async def settle(
     if not settlements:
         return []
     message_ids = sorted({s.claim.message_id for s in settlements})
-    async with db.write() as conn:
-        if db.dialect == "postgresql":
-            # Serialise settlers of the same message (see the module invariants).
-            await conn.execute(
-                select(queue_messages.c.id)
-                .where(queue_messages.c.id.in_(message_ids))
-                .order_by(queue_messages.c.id)
-                .with_for_update()
-            )
-        settled = [s for s in settlements if await _settle_one(conn, worker, s)]
-        if settled:
-            await conn.execute(
-                insert(queue_attempts),
-                [_attempt_row(s) for s in settled],
-            )
-        freed = await _delete_finished(conn, message_ids)
+    settled, freed = await db.run_write(
+        lambda conn: _settle_all(conn, db.dialect, worker, settlements, message_ids)
+    )
     if freed:
         await free_blobs(db, blobs, freed)
     return [s.claim.recipient_id for s in settled]
 
 
-async def _settle_one(conn: AsyncConnection, worker: str, s: Settlement) -> bool:
+def _settle_all(
+    conn: Connection,
+    dialect: str,
+    worker: str,
+    settlements: Sequence[Settlement],
+    message_ids: list[int],
+) -> tuple[list[Settlement], list[str]]:
+    # One transaction, run synchronously: on SQLite in one call on the writer thread.
+    if dialect == "postgresql":
+        # Serialise settlers of the same message (see the module invariants).
+        conn.execute(
+            select(queue_messages.c.id)
+            .where(queue_messages.c.id.in_(message_ids))
+            .order_by(queue_messages.c.id)
+            .with_for_update()
+        )
+    settled = [s for s in settlements if _settle_one(conn, worker, s)]
+    if settled:
+        conn.execute(insert(queue_attempts), [_attempt_row(s) for s in settled])
+    return settled, _delete_finished(conn, message_ids)
+
+
+def _settle_one(conn: Connection, worker: str, s: Settlement) -> bool:
     values: dict[str, object] = {
         "status": "queued" if s.outcome == "deferred" else s.outcome,
         "attempts": queue_recipients.c.attempts + 1,
@@ -235,7 +245,7 @@ async def _settle_one(conn: AsyncConnection, worker: str, s: Settlement) -> bool
             values["delay_warned"] = True
     if s.outcome == "failed":
         values["dsn_sent"] = s.dsn_sent
-    result = await conn.scalar(
+    result = conn.scalar(
         update(queue_recipients)
         .where(
             queue_recipients.c.id == s.claim.recipient_id,
@@ -268,7 +278,7 @@ def _attempt_row(s: Settlement) -> dict[str, object]:
     }
 
 
-async def _delete_finished(conn: AsyncConnection, message_ids: list[int]) -> list[str]:
+def _delete_finished(conn: Connection, message_ids: list[int]) -> list[str]:
     pending = exists().where(
         queue_recipients.c.message_id == queue_messages.c.id,
         or_(
@@ -277,7 +287,7 @@ async def _delete_finished(conn: AsyncConnection, message_ids: list[int]) -> lis
         ),
     )
     keys = (
-        await conn.scalars(
+        conn.scalars(
             delete(queue_messages)
             .where(queue_messages.c.id.in_(message_ids), ~pending)
             .returning(queue_messages.c.blob_key)

@@ -132,6 +132,7 @@ class DeliveryWorker:
         self._router = router
         # Messages finishing together are settled in one transaction (one fsync).
         self._settler = Settler(db, blobs, self.worker_id)
+        self._finishing: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -175,6 +176,9 @@ class DeliveryWorker:
         for c in claims:
             domains.setdefault(c.recipient.rpartition("@")[2].lower(), []).append(c)
         await asyncio.gather(*(self._deliver_domain(d, cs) for d, cs in domains.items()))
+        # Every claim of the round is settled before the next round claims again.
+        finishing, self._finishing = self._finishing, set()
+        await asyncio.gather(*finishing)
         return len(claims)
 
     async def _deliver_domain(self, domain: str, claims: list[Claim]) -> None:
@@ -196,7 +200,7 @@ class DeliveryWorker:
             max_connections=self.settings.max_connections_per_domain,
             max_messages=self.settings.max_messages_per_connection,
             load=self._load,
-            report=self._finish,
+            report=self._finish_later,
         )
         await dispatch.run(messages)
 
@@ -214,6 +218,12 @@ class DeliveryWorker:
 
     async def _load(self, c: Claim) -> bytes:
         return c.trace_header + await self.blobs.get(c.blob_key)
+
+    async def _finish_later(self, result: Result) -> None:
+        # The lane goes on with its next message while this one is settled (the settler
+        # batches them); run_once waits for every settlement before it returns.
+        task = asyncio.get_running_loop().create_task(self._finish(result))
+        self._finishing.add(task)
 
     async def _finish(self, result: Result) -> None:
         """Settle one message's recipients after notifying the sender as needed."""
