@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import re
-import subprocess
-import threading
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,8 +26,7 @@ from courriel.delivery.queue import enqueue
 from courriel.storage.db import Database
 from courriel.storage.models import queue_messages, queue_recipients
 from courriel.testing.dns import DnsServer
-from courriel.testing.node import loopback_overrides
-from courriel.testing.subprocess_node import ServeProcess, courriel_command
+from courriel.testing.subprocess_node import ServeProcess
 
 SINK_HOST = "127.0.0.2"
 DOMAIN = "remote.test"
@@ -231,29 +226,11 @@ async def wait_queue_empty(db_url: str, seconds: float) -> None:
         await db.close()
 
 
-@dataclass(slots=True)
-class RolesProcess(ServeProcess):
-    """``courriel serve --roles R`` (ServeProcess always runs every role)."""
-
-    roles: str = "delivery"
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start ``serve --roles`` and wait for its "ready" line (or raise with its output)."""
-        overrides = {**loopback_overrides(self.database_url), **self.extra}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIEL_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        self.process = subprocess.Popen(
-            [*courriel_command(self.data_dir, overrides), "serve", "--roles", self.roles],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, args=(ready,), daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while not ready.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError("courriel serve did not start:\n" + "".join(self.output))
+def RolesProcess(
+    data_dir: Path,
+    database_url: str = "",
+    extra: Mapping[str, str] | None = None,
+    roles: str = "delivery",
+) -> ServeProcess:
+    """``courriel serve --roles R`` as a :class:`ServeProcess`."""
+    return ServeProcess(data_dir, database_url, extra=dict(extra or {}), roles=roles)

@@ -60,6 +60,7 @@ class ServeProcess:
     data_dir: Path
     database_url: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    roles: str = ""  # "delivery" runs `serve --roles delivery`; "" runs every role
     process: subprocess.Popen[str] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
@@ -69,7 +70,11 @@ class ServeProcess:
         """Start the server and wait until it is ready (or raise with its output)."""
         overrides = {**loopback_overrides(self.database_url), **self.extra}
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [*courriel_command(self.data_dir, overrides), "serve"],
+            [
+                *courriel_command(self.data_dir, overrides),
+                "serve",
+                *(["--roles", self.roles] if self.roles else []),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
