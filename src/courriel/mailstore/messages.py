@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.mailstore.batch import INBOX, Copy, deliver_many
@@ -125,14 +125,24 @@ async def expunge(
 
 
 async def free_blobs(db: Database, blobs: BlobStore, keys: Iterable[str]) -> None:
-    """Delete the blobs among ``keys`` that no message or queued message references."""
-    for key in sorted(set(keys)):
-        async with db.read() as conn:
-            used = await conn.scalar(
-                select(
-                    exists().where(messages.c.blob_key == key)
-                    | exists().where(queue_messages.c.blob_key == key)
+    """Delete the blobs among ``keys`` that no message or queued message references.
+
+    One query for the whole set (the delivery worker frees a batch of bodies at a time),
+    then the unreferenced bodies are deleted.
+    """
+    unique = sorted(set(keys))
+    if not unique:
+        return
+    used: set[str] = set()
+    async with db.read() as conn:
+        for i in range(0, len(unique), 500):  # keep IN lists of a sane size
+            part = unique[i : i + 500]
+            used.update(
+                await conn.scalars(select(messages.c.blob_key).where(messages.c.blob_key.in_(part)))
+            )
+            used.update(
+                await conn.scalars(
+                    select(queue_messages.c.blob_key).where(queue_messages.c.blob_key.in_(part))
                 )
             )
-        if not used:
-            await blobs.delete(key)
+    await blobs.delete_many([key for key in unique if key not in used])

@@ -138,6 +138,9 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None:
         """Remove the body if present (the caller checked nothing references it)."""
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove several bodies at once (same contract as :meth:`delete`)."""
+
 
 def _check_key(key: str) -> str:
     if not _KEY.match(key):
@@ -175,6 +178,11 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _drop(file: IO[bytes] | None) -> None:
@@ -380,6 +388,15 @@ class FsBlobStore:
         except OSError as exc:
             raise StorageError(f"blob store delete failed: {exc}") from exc
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        paths = [self.path_for(key) for key in keys]
+        try:
+            await asyncio.to_thread(_unlink_all, paths)
+        except OSError as exc:
+            raise StorageError(f"blob store delete failed: {exc}") from exc
+
 
 class _SqlWriter:
     """Buffers the body in memory; ``finish`` inserts it in its own transaction."""
@@ -446,6 +463,13 @@ class SqlBlobStore:
         _check_key(key)
         async with self._db.write() as conn:
             await conn.execute(delete(blobs_table).where(blobs_table.c.key == key))
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            _check_key(key)
+        if keys:
+            async with self._db.write() as conn:
+                await conn.execute(delete(blobs_table).where(blobs_table.c.key.in_(list(keys))))
 
 
 def open_blob_store(kind: str, data_dir: Path, db: Database) -> BlobStore:
