@@ -26,7 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import and_, case, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -225,37 +237,62 @@ def _settle_all(
             .order_by(queue_messages.c.id)
             .with_for_update()
         )
-    settled = [s for s in settlements if _settle_one(conn, worker, s)]
+    settled = _settle_many(conn, worker, settlements)
     if settled:
         conn.execute(insert(queue_attempts), [_attempt_row(s) for s in settled])
     return settled, _delete_finished(conn, message_ids)
 
 
-def _settle_one(conn: Connection, worker: str, s: Settlement) -> bool:
-    values: dict[str, object] = {
-        "status": "queued" if s.outcome == "deferred" else s.outcome,
-        "attempts": queue_recipients.c.attempts + 1,
-        "last_reply": _reply_text(s.attempt),
-        "claimed_by": None,
-        "lease_until": None,
-    }
-    if s.outcome == "deferred":
-        values["next_attempt_at"] = s.next_attempt_at or s.attempt.attempted_at
-        if s.delay_warned:
-            values["delay_warned"] = True
-    if s.outcome == "failed":
-        values["dsn_sent"] = s.dsn_sent
-    result = conn.scalar(
-        update(queue_recipients)
-        .where(
-            queue_recipients.c.id == s.claim.recipient_id,
-            queue_recipients.c.claimed_by == worker,
-            queue_recipients.c.status == "queued",
-        )
-        .values(values)
-        .returning(queue_recipients.c.id)
+# The recipients of a batch that are still ours to settle (queued, claimed by this worker).
+_MINE = select(queue_recipients.c.id).where(
+    queue_recipients.c.id.in_(bindparam("ids", expanding=True)),
+    queue_recipients.c.claimed_by == bindparam("worker"),
+    queue_recipients.c.status == "queued",
+)
+# One statement for every settlement (executemany); a NULL parameter keeps the column.
+_SETTLE = (
+    update(queue_recipients)
+    .where(queue_recipients.c.id == bindparam("rid"))
+    .values(
+        status=bindparam("new_status"),
+        attempts=queue_recipients.c.attempts + 1,
+        last_reply=bindparam("reply"),
+        claimed_by=None,
+        lease_until=None,
+        next_attempt_at=func.coalesce(
+            bindparam("next_at", type_=queue_recipients.c.next_attempt_at.type),
+            queue_recipients.c.next_attempt_at,
+        ),
+        dsn_sent=func.coalesce(bindparam("dsn", type_=Boolean()), queue_recipients.c.dsn_sent),
+        delay_warned=func.coalesce(
+            bindparam("warned", type_=Boolean()), queue_recipients.c.delay_warned
+        ),
     )
-    return result is not None
+)
+
+
+def _settle_many(
+    conn: Connection, worker: str, settlements: Sequence[Settlement]
+) -> list[Settlement]:
+    ids = [s.claim.recipient_id for s in settlements]
+    mine_query = _MINE.with_for_update() if conn.dialect.name == "postgresql" else _MINE
+    mine = set(conn.scalars(mine_query, {"ids": ids, "worker": worker}))
+    settled = [s for s in settlements if s.claim.recipient_id in mine]
+    if settled:
+        conn.execute(_SETTLE, [_settle_params(s) for s in settled])
+    return settled
+
+
+def _settle_params(s: Settlement) -> dict[str, object]:
+    deferred = s.outcome == "deferred"
+    return {
+        "rid": s.claim.recipient_id,
+        "new_status": "queued" if deferred else s.outcome,
+        "reply": _reply_text(s.attempt),
+        "next_at": (s.next_attempt_at or s.attempt.attempted_at) if deferred else None,
+        "dsn": s.dsn_sent if s.outcome == "failed" else None,
+        "warned": True if deferred and s.delay_warned else None,
+    }
 
 
 def _reply_text(attempt: AttemptRecord) -> str:
