@@ -23,6 +23,10 @@ def loopback_overrides(database_url: str = "", hostname: str = TEST_HOSTNAME) ->
     """Config overrides that bind every listener to 127.0.0.1 on a free port."""
     overrides = {f"listen.{key}": "127.0.0.1:0" for key in LISTEN_KEYS}
     overrides["server.hostname"] = hostname
+    # Tests never use the system resolver: a lookup a test did not arrange for goes to a
+    # loopback port where nothing answers (tests that deliver start their own DnsServer).
+    overrides["dns.nameservers"] = "127.0.0.1:9"
+    overrides["dns.timeout"] = "1s"
     if database_url:
         overrides["database.url"] = database_url
     return overrides
