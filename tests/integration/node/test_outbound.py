@@ -176,3 +176,29 @@ async def test_a_550_comes_back_to_the_sender_as_a_dsn(world: World) -> None:
     assert "Action: failed" in text
     assert not bad.messages
     assert await list_queue(node.services.db) == []
+
+
+async def test_a_smarthost_takes_everything_without_mx_lookups(tmp_path: Path, db_url: str) -> None:
+    relay = Receiver()
+    port = _free_port()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: AioSMTP(relay), "127.0.0.2", port
+    )
+    extra = {
+        "delivery.relay_host": "127.0.0.2",
+        "delivery.relay_port": str(port),
+        "delivery.relay_tls": "none",
+    }
+    roles = ("smtp", "pop3", "delivery")
+    try:
+        async with running_node(tmp_path / "data", db_url, extra=extra, roles=roles) as node:
+            await node.services.mailstore.add_domain("shop.test")
+            await node.services.mailstore.add_account("alice@shop.test", PASSWORD)
+            # No DNS server answers in this test: only the relay can carry the message.
+            await asyncio.to_thread(_submit, node, "someone@nowhere.test", "Via relay")
+            async with asyncio.timeout(20):
+                await relay.arrived.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert relay.messages[0][:2] == ("alice@shop.test", ["someone@nowhere.test"])
