@@ -112,18 +112,7 @@ class Bouncer:
             failures: each failed recipient with its last reply and MX host.
         """
         now = self._clock()
-        statuses = [
-            RecipientStatus(
-                recipient=rcpt,
-                code=reply.code,
-                enhanced=reply.enhanced,
-                text=reply.text,
-                remote_mta=mx_host,
-                last_attempt=now,
-            )
-            for rcpt, reply, mx_host in failures
-        ]
-        await self._notify(claim, statuses, "failed", now)
+        await self._notify(claim, _statuses(failures, now), "failed", now)
 
     async def delayed(
         self,
@@ -139,18 +128,7 @@ class Bouncer:
             until: when the queue gives up (queued time + ``delivery.expire_after``).
         """
         now = self._clock()
-        statuses = [
-            RecipientStatus(
-                recipient=rcpt,
-                code=reply.code,
-                enhanced=reply.enhanced,
-                text=reply.text,
-                remote_mta=mx_host,
-                last_attempt=now,
-                will_retry_until=until,
-            )
-            for rcpt, reply, mx_host in recipients
-        ]
+        statuses = _statuses(recipients, now, will_retry_until=until)
         await self._notify(claim, statuses, "delayed", now)
 
     async def _notify(
@@ -208,6 +186,27 @@ class Bouncer:
             return head
         # Only the first MAX_HEADERS octets can matter, whatever the body's size.
         return header_section(source.trace_header + body[:MAX_HEADERS], MAX_HEADERS)
+
+
+def _statuses(
+    outcomes: Sequence[RecipientOutcome],
+    now: datetime,
+    *,
+    will_retry_until: datetime | None = None,
+) -> list[RecipientStatus]:
+    """One DSN status per recipient, each with its last reply and MX host."""
+    return [
+        RecipientStatus(
+            recipient=rcpt,
+            code=reply.code,
+            enhanced=reply.enhanced,
+            text=reply.text,
+            remote_mta=mx_host,
+            last_attempt=now,
+            will_retry_until=will_retry_until,
+        )
+        for rcpt, reply, mx_host in outcomes
+    ]
 
 
 def _one(claim: BounceSource | Sequence[BounceSource]) -> BounceSource:
