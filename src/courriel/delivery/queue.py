@@ -10,21 +10,29 @@ any local copies of the same message, so a crash leaves either all of it or none
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.storage.db import Database
 from courriel.storage.models import queue_messages, queue_recipients, utcnow
 
-__all__ = ["Priority", "QueueEntry", "QueueRecipient", "enqueue", "enqueue_sync", "list_queue"]
+__all__ = [
+    "Priority",
+    "QueueEntry",
+    "QueueRecipient",
+    "enqueue",
+    "enqueue_sync",
+    "list_queue",
+    "queue_entry",
+]
 
 Priority = Literal["transactional", "bulk"]
 RecipientStatus = Literal["queued", "delivered", "failed"]
@@ -163,26 +171,36 @@ async def list_queue(db: Database) -> list[QueueEntry]:
     entries: list[QueueEntry] = []
     for _, group in groupby(rows, key=lambda r: r.id):
         items = list(group)
-        first = items[0]
-        entries.append(
-            QueueEntry(
-                id=first.id,
-                sender=first.sender,
-                blob_key=first.blob_key,
-                size=first.size,
-                priority=first.priority,
-                created_at=first.created_at,
-                recipients=tuple(
-                    QueueRecipient(
-                        id=r.rcpt_id,
-                        recipient=r.recipient,
-                        status=r.status,
-                        attempts=r.attempts,
-                        next_attempt_at=r.next_attempt_at,
-                        last_reply=r.last_reply,
-                    )
-                    for r in items
-                ),
-            )
-        )
+        entries.append(queue_entry(items[0], items, rcpt_id="rcpt_id"))
     return entries
+
+
+def queue_entry(
+    message: Row[Any], recipients: Iterable[Row[Any]], *, rcpt_id: str = "id"
+) -> QueueEntry:
+    """A :class:`QueueEntry` from one ``queue_messages`` row and its recipients' rows.
+
+    Args:
+        message: a row with the ``queue_messages`` columns.
+        recipients: rows with the ``queue_recipients`` columns, in recipient order.
+        rcpt_id: the name of the recipient id column in ``recipients`` (a join labels it).
+    """
+    return QueueEntry(
+        id=message.id,
+        sender=message.sender,
+        blob_key=message.blob_key,
+        size=message.size,
+        priority=message.priority,
+        created_at=message.created_at,
+        recipients=tuple(
+            QueueRecipient(
+                id=getattr(r, rcpt_id),
+                recipient=r.recipient,
+                status=r.status,
+                attempts=r.attempts,
+                next_attempt_at=r.next_attempt_at,
+                last_reply=r.last_reply,
+            )
+            for r in recipients
+        ),
+    )

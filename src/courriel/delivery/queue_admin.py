@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.delivery.queue import QueueEntry, QueueRecipient
+from courriel.delivery.queue import QueueEntry, queue_entry
 from courriel.errors import NotFound
 from courriel.mailstore.messages import free_blobs
 from courriel.storage.blobs import BlobStore
@@ -72,25 +72,7 @@ async def _load_entry(conn: AsyncConnection, message_id: int) -> QueueEntry:
             .order_by(queue_recipients.c.id)
         )
     ).all()
-    return QueueEntry(
-        id=message.id,
-        sender=message.sender,
-        blob_key=message.blob_key,
-        size=message.size,
-        priority=message.priority,
-        created_at=message.created_at,
-        recipients=tuple(
-            QueueRecipient(
-                id=r.id,
-                recipient=r.recipient,
-                status=r.status,
-                attempts=r.attempts,
-                next_attempt_at=r.next_attempt_at,
-                last_reply=r.last_reply,
-            )
-            for r in rows
-        ),
-    )
+    return queue_entry(message, rows)
 
 
 async def show_message(db: Database, message_id: int) -> MessageDetail:
