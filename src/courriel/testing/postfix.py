@@ -1,18 +1,21 @@
-"""A private Postfix (Debian's package) on one loopback address, as a remote MX in tests.
+"""A private Postfix (Debian's package) on one loopback address, for tests and benchmarks.
 
 It never touches the system instance: configuration, queue, data, mail and log all live in
 one folder of its own, given with ``postfix -c DIR``. Its smtpd listens on ``host:port``
 only and accepts mail for one virtual mailbox domain, delivered by virtual(8) into one
 Maildir per mailbox (``<root>/mail/<name>/new``). Postfix itself resolves nothing
-(``disable_dns_lookups``, no peer name lookup): it only receives. STARTTLS is offered when
-a certificate is given, and the TLS details then appear in its ``Received`` header.
+(``disable_dns_lookups``, native host lookups, no peer name lookup).
 
-The pattern is the one of ``bench/postfix_sink.py`` (a sink on 127.0.0.1), generalised to
-any loopback address, domain and mailboxes.
+:class:`PostfixInstance` owns the folder layout, ``main.cf`` and ``master.cf``, and start
+and stop; a subclass adds ``main.cf`` settings (:meth:`PostfixInstance.settings`) and
+``master.cf`` services (:attr:`PostfixInstance.extra_services`). :class:`PostfixMx` is the
+remote MX of the interop tests: it only receives, and offers STARTTLS when a certificate is
+given (the TLS details then appear in its ``Received`` header). ``bench/postfix_sink.py``
+is the benchmarks' sink on 127.0.0.1.
 
 Invariants:
     * Start and stop only with ``postfix -c DIR start|stop``; a started instance is always
-      stopped by :meth:`PostfixMx.stop` (called by the context manager on any exit).
+      stopped by :meth:`PostfixInstance.stop` (called by the context manager on any exit).
     * Starting needs root (master(8) runs as root and drops to ``mail_owner``), and every
       folder above ``root`` must be searchable by others (``postfix`` and ``nobody`` use it).
 """
@@ -27,10 +30,11 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar, Self
 
 from courriel.errors import ListenerError
 
-__all__ = ["POSTFIX", "PostfixMx", "postfix_available"]
+__all__ = ["POSTFIX", "PostfixInstance", "PostfixMx", "postfix_available"]
 
 POSTFIX = "/usr/sbin/postfix"
 _SERVICES = """\
@@ -39,7 +43,6 @@ _SERVICES = """\
 pickup     unix  n - n 60 1 pickup
 cleanup    unix  n - n - 0 cleanup
 qmgr       unix  n - n 300 1 qmgr
-tlsmgr     unix  - - n 1000? 1 tlsmgr
 rewrite    unix  - - n - - trivial-rewrite
 bounce     unix  - - n - 0 bounce
 defer      unix  - - n - 0 bounce
@@ -54,7 +57,7 @@ virtual    unix  - n n - - virtual
 error      unix  - - n - - error
 retry      unix  - - n - - error
 discard    unix  - - n - - discard
-"""
+{extra}"""
 
 
 def postfix_available() -> str:
@@ -66,7 +69,7 @@ def postfix_available() -> str:
     return ""
 
 
-class PostfixMx:
+class PostfixInstance:
     """One private Postfix instance in ``root``, receiving on ``host:port``.
 
     Args:
@@ -75,8 +78,11 @@ class PostfixMx:
         port: the port smtpd binds.
         domain: the virtual mailbox domain it accepts mail for.
         mailboxes: local part -> Maildir folder name, e.g. ``{"buyer": "buyer"}``.
-        tls_files: (certificate chain PEM, private key PEM) to offer STARTTLS, or None.
+        hostname: its ``myhostname`` (``mydomain`` is the part after the first dot);
+            ``mx.<domain>`` when empty.
     """
+
+    extra_services: ClassVar[str] = ""  # master.cf lines a subclass needs besides smtpd's
 
     def __init__(
         self,
@@ -86,14 +92,14 @@ class PostfixMx:
         port: int,
         domain: str,
         mailboxes: Mapping[str, str],
-        tls_files: tuple[Path, Path] | None = None,
+        hostname: str = "",
     ) -> None:
         self.root = root
         self.host = host
         self.port = port
         self.domain = domain
         self.mailboxes = dict(mailboxes)
-        self.tls_files = tls_files
+        self.hostname = hostname or f"mx.{domain}"
         self.started = False
 
     @property
@@ -118,7 +124,8 @@ class PostfixMx:
         files = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
         return [path.read_bytes() for path in files]
 
-    def _main_cf(self) -> str:
+    def settings(self) -> dict[str, object]:
+        """The ``main.cf`` settings; a subclass extends or overrides them."""
         nobody = pwd.getpwnam("nobody")
         boxes = ", ".join(f"{local}@{self.domain}={box}/" for local, box in self.mailboxes.items())
         settings: dict[str, object] = {
@@ -129,22 +136,20 @@ class PostfixMx:
             "meta_directory": "/etc/postfix",
             "mail_owner": "postfix",
             "setgid_group": "postdrop",
-            "myhostname": f"mx.{self.domain}",
-            "mydomain": self.domain,
+            "myhostname": self.hostname,
+            "mydomain": self.hostname.partition(".")[2],
             "myorigin": "$myhostname",
             "mydestination": "",
-            # Postfix accepts only addresses of an interface here, and lo carries just
-            # 127.0.0.1; master.cf binds smtpd to host:port itself, and proxy_interfaces
-            # makes the address Postfix's own.
             "inet_interfaces": "loopback-only",
-            "proxy_interfaces": self.host,
             "inet_protocols": "ipv4",
             # Only Postfix itself is trusted: the sender is a remote client, as on the Internet.
             "mynetworks": f"{self.host}/32",
             "smtpd_banner": "$myhostname ESMTP",
             "master_service_disable": "",
-            # It only receives: nothing is looked up, nothing leaves this machine.
+            # No DNS anywhere: nothing is looked up, nothing leaves this machine.
             "disable_dns_lookups": "yes",
+            "smtp_host_lookup": "native",
+            "lmtp_host_lookup": "native",
             "smtpd_peername_lookup": "no",
             "relayhost": "",
             "alias_maps": "",
@@ -160,14 +165,12 @@ class PostfixMx:
             "maillog_file": self.log,
             "maillog_file_prefixes": self.root,
         }
-        if self.tls_files is not None:
-            settings.update(
-                smtpd_tls_security_level="may",
-                smtpd_tls_chain_files=f"{self.tls_files[1]}, {self.tls_files[0]}",
-                smtpd_tls_received_header="yes",
-                smtpd_tls_loglevel="1",
-            )
-        return "".join(f"{key} = {value}\n" for key, value in settings.items())
+        if self.host != "127.0.0.1":
+            # Postfix accepts only addresses of an interface in inet_interfaces, and lo
+            # carries just 127.0.0.1; master.cf binds smtpd to host:port itself, and
+            # proxy_interfaces makes the address Postfix's own.
+            settings["proxy_interfaces"] = self.host
+        return settings
 
     def write_config(self) -> None:
         """Create the folders, main.cf and master.cf (idempotent)."""
@@ -183,8 +186,9 @@ class PostfixMx:
             (self.root / name).mkdir(exist_ok=True)
         shutil.chown(self.root / "data", user="postfix")
         os.chown(self.root / "mail", nobody.pw_uid, nobody.pw_gid)
-        (self.config_dir / "main.cf").write_text(self._main_cf(), encoding="utf-8")
-        master = _SERVICES.format(listen=f"{self.host}:{self.port}")
+        main = "".join(f"{key} = {value}\n" for key, value in self.settings().items())
+        (self.config_dir / "main.cf").write_text(main, encoding="utf-8")
+        master = _SERVICES.format(listen=f"{self.host}:{self.port}", extra=self.extra_services)
         (self.config_dir / "master.cf").write_text(master, encoding="utf-8")
 
     def _postfix(self, verb: str) -> None:
@@ -227,7 +231,7 @@ class PostfixMx:
             self.started = False
             self._postfix("stop")
 
-    def __enter__(self) -> PostfixMx:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -238,3 +242,43 @@ class PostfixMx:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class PostfixMx(PostfixInstance):
+    """The remote MX of the interop tests: it only receives, with STARTTLS when given.
+
+    Args:
+        root: the instance's folder (created; must be reachable by other users).
+        host: the loopback address smtpd binds.
+        port: the port smtpd binds.
+        domain: the virtual mailbox domain it accepts mail for (its name is ``mx.<domain>``).
+        mailboxes: local part -> Maildir folder name, e.g. ``{"buyer": "buyer"}``.
+        tls_files: (certificate chain PEM, private key PEM) to offer STARTTLS, or None.
+    """
+
+    extra_services = "tlsmgr     unix  - - n 1000? 1 tlsmgr\n"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        host: str,
+        port: int,
+        domain: str,
+        mailboxes: Mapping[str, str],
+        tls_files: tuple[Path, Path] | None = None,
+    ) -> None:
+        super().__init__(root, host=host, port=port, domain=domain, mailboxes=mailboxes)
+        self.tls_files = tls_files
+
+    def settings(self) -> dict[str, object]:
+        """The common settings, with STARTTLS offered when a certificate is given."""
+        settings = super().settings()
+        if self.tls_files is not None:
+            settings.update(
+                smtpd_tls_security_level="may",
+                smtpd_tls_chain_files=f"{self.tls_files[1]}, {self.tls_files[0]}",
+                smtpd_tls_received_header="yes",
+                smtpd_tls_loglevel="1",
+            )
+        return settings
