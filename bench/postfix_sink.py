@@ -1,6 +1,6 @@
 """A private Postfix instance on loopback for ``bench/smtp_receive.py`` (Debian's package).
 
-It is :class:`courriel.testing.postfix.PostfixInstance` (own folder, ``postfix -c DIR``,
+It is :class:`courriel.testing.postfix.PostfixMx` (own folder, ``postfix -c DIR``,
 loopback only, no DNS, never the system instance) listening on ``127.0.0.1:PORT``; the
 virtual mailbox domain ``bench.test`` has one mailbox, ``user@bench.test``, delivered by
 virtual(8) to a Maildir under the folder. It also runs the ``smtp`` and ``relay`` services
@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from courriel.testing.postfix import POSTFIX, PostfixInstance, postfix_available
+from courriel.testing.postfix import POSTFIX, PostfixMx, postfix_available
 
 __all__ = ["POSTFIX", "PostfixSink", "available"]
 
@@ -34,7 +34,7 @@ def available() -> bool:
     return not postfix_available()
 
 
-class PostfixSink(PostfixInstance):
+class PostfixSink(PostfixMx):
     """One private Postfix instance in ``root``, listening on ``127.0.0.1:port``.
 
     Messages land in the Maildir of mailbox ``user``: ``len(sink.delivered("user"))``.

@@ -6,16 +6,16 @@ only and accepts mail for one virtual mailbox domain, delivered by virtual(8) in
 Maildir per mailbox (``<root>/mail/<name>/new``). Postfix itself resolves nothing
 (``disable_dns_lookups``, native host lookups, no peer name lookup).
 
-:class:`PostfixInstance` owns the folder layout, ``main.cf`` and ``master.cf``, and start
-and stop; a subclass adds ``main.cf`` settings (:meth:`PostfixInstance.settings`) and
-``master.cf`` services (:attr:`PostfixInstance.extra_services`). :class:`PostfixMx` is the
-remote MX of the interop tests: it only receives, and offers STARTTLS when a certificate is
-given (the TLS details then appear in its ``Received`` header). ``bench/postfix_sink.py``
-is the benchmarks' sink on 127.0.0.1.
+:class:`PostfixMx` owns the folder layout, ``main.cf`` and ``master.cf``, and start and
+stop. It only receives, and offers STARTTLS when a certificate is given (the TLS details
+then appear in its ``Received`` header): the remote MX of the interop tests. A subclass
+adds ``main.cf`` settings (:meth:`PostfixMx.settings`) and ``master.cf`` services
+(:attr:`PostfixMx.extra_services`), as ``bench/postfix_sink.py`` (the benchmarks' sink on
+127.0.0.1, which also relays) does.
 
 Invariants:
     * Start and stop only with ``postfix -c DIR start|stop``; a started instance is always
-      stopped by :meth:`PostfixInstance.stop` (called by the context manager on any exit).
+      stopped by :meth:`PostfixMx.stop` (called by the context manager on any exit).
     * Starting needs root (master(8) runs as root and drops to ``mail_owner``), and every
       folder above ``root`` must be searchable by others (``postfix`` and ``nobody`` use it).
 """
@@ -34,7 +34,7 @@ from typing import ClassVar, Self
 
 from courriel.errors import ListenerError
 
-__all__ = ["POSTFIX", "PostfixInstance", "PostfixMx", "postfix_available"]
+__all__ = ["POSTFIX", "PostfixMx", "postfix_available"]
 
 POSTFIX = "/usr/sbin/postfix"
 _SERVICES = """\
@@ -58,6 +58,7 @@ error      unix  - - n - - error
 retry      unix  - - n - - error
 discard    unix  - - n - - discard
 {extra}"""
+_TLSMGR = "tlsmgr     unix  - - n 1000? 1 tlsmgr\n"
 
 
 def postfix_available() -> str:
@@ -69,8 +70,8 @@ def postfix_available() -> str:
     return ""
 
 
-class PostfixInstance:
-    """One private Postfix instance in ``root``, receiving on ``host:port``.
+class PostfixMx:
+    """One private Postfix instance in ``root``, receiving as an MX on ``host:port``.
 
     Args:
         root: the instance's folder (created; must be reachable by other users).
@@ -78,6 +79,7 @@ class PostfixInstance:
         port: the port smtpd binds.
         domain: the virtual mailbox domain it accepts mail for.
         mailboxes: local part -> Maildir folder name, e.g. ``{"buyer": "buyer"}``.
+        tls_files: (certificate chain PEM, private key PEM) to offer STARTTLS, or None.
         hostname: its ``myhostname`` (``mydomain`` is the part after the first dot);
             ``mx.<domain>`` when empty.
     """
@@ -92,6 +94,7 @@ class PostfixInstance:
         port: int,
         domain: str,
         mailboxes: Mapping[str, str],
+        tls_files: tuple[Path, Path] | None = None,
         hostname: str = "",
     ) -> None:
         self.root = root
@@ -99,6 +102,7 @@ class PostfixInstance:
         self.port = port
         self.domain = domain
         self.mailboxes = dict(mailboxes)
+        self.tls_files = tls_files
         self.hostname = hostname or f"mx.{domain}"
         self.started = False
 
@@ -170,6 +174,13 @@ class PostfixInstance:
             # carries just 127.0.0.1; master.cf binds smtpd to host:port itself, and
             # proxy_interfaces makes the address Postfix's own.
             settings["proxy_interfaces"] = self.host
+        if self.tls_files is not None:
+            settings.update(
+                smtpd_tls_security_level="may",
+                smtpd_tls_chain_files=f"{self.tls_files[1]}, {self.tls_files[0]}",
+                smtpd_tls_received_header="yes",
+                smtpd_tls_loglevel="1",
+            )
         return settings
 
     def write_config(self) -> None:
@@ -188,7 +199,8 @@ class PostfixInstance:
         os.chown(self.root / "mail", nobody.pw_uid, nobody.pw_gid)
         main = "".join(f"{key} = {value}\n" for key, value in self.settings().items())
         (self.config_dir / "main.cf").write_text(main, encoding="utf-8")
-        master = _SERVICES.format(listen=f"{self.host}:{self.port}", extra=self.extra_services)
+        extra = self.extra_services + (_TLSMGR if self.tls_files is not None else "")
+        master = _SERVICES.format(listen=f"{self.host}:{self.port}", extra=extra)
         (self.config_dir / "master.cf").write_text(master, encoding="utf-8")
 
     def _postfix(self, verb: str) -> None:
@@ -242,43 +254,3 @@ class PostfixInstance:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-class PostfixMx(PostfixInstance):
-    """The remote MX of the interop tests: it only receives, with STARTTLS when given.
-
-    Args:
-        root: the instance's folder (created; must be reachable by other users).
-        host: the loopback address smtpd binds.
-        port: the port smtpd binds.
-        domain: the virtual mailbox domain it accepts mail for (its name is ``mx.<domain>``).
-        mailboxes: local part -> Maildir folder name, e.g. ``{"buyer": "buyer"}``.
-        tls_files: (certificate chain PEM, private key PEM) to offer STARTTLS, or None.
-    """
-
-    extra_services = "tlsmgr     unix  - - n 1000? 1 tlsmgr\n"
-
-    def __init__(
-        self,
-        root: Path,
-        *,
-        host: str,
-        port: int,
-        domain: str,
-        mailboxes: Mapping[str, str],
-        tls_files: tuple[Path, Path] | None = None,
-    ) -> None:
-        super().__init__(root, host=host, port=port, domain=domain, mailboxes=mailboxes)
-        self.tls_files = tls_files
-
-    def settings(self) -> dict[str, object]:
-        """The common settings, with STARTTLS offered when a certificate is given."""
-        settings = super().settings()
-        if self.tls_files is not None:
-            settings.update(
-                smtpd_tls_security_level="may",
-                smtpd_tls_chain_files=f"{self.tls_files[1]}, {self.tls_files[0]}",
-                smtpd_tls_received_header="yes",
-                smtpd_tls_loglevel="1",
-            )
-        return settings
