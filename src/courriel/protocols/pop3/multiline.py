@@ -50,10 +50,8 @@ def _header_end(data: bytes) -> int:
     """Offset just after the blank line that ends the header (or len(data))."""
     if data.startswith((b"\r\n", b"\n")):
         return data.find(b"\n") + 1
-    crlf = data.find(b"\r\n\r\n")
-    lf = data.find(b"\n\n")
-    candidates = [pos + 4 for pos in (crlf,) if pos != -1] + [pos + 2 for pos in (lf,) if pos != -1]
-    return min(candidates) if candidates else len(data)
+    ends = [pos + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (pos := data.find(sep)) != -1]
+    return min(ends, default=len(data))
 
 
 def top_end(data: bytes, lines: int) -> int:

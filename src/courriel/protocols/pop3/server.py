@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from typing import cast
@@ -71,14 +72,10 @@ class Pop3Server:
         if tls is None and implicit:
             raise ValueError("implicit TLS needs a TLS context")
         # The session's view must match the socket: STLS only with a context.
-        self.settings = Pop3Settings(
-            hostname=settings.hostname,
+        self.settings = dataclasses.replace(
+            settings,
             tls_active=implicit,
             tls_available=settings.tls_available and tls is not None,
-            idle_timeout=settings.idle_timeout,
-            max_connections=settings.max_connections,
-            max_auth_failures=settings.max_auth_failures,
-            chunk_size=settings.chunk_size,
         )
         self._authenticator = authenticator
         self._maildrops = maildrops
