@@ -95,12 +95,7 @@ async def dns_cmd(cli_ctx: CliContext, name: str, check: bool) -> None:
         records = await dns_records(services.db, name, hostname=config.server.hostname)
     _echo_keys(created, err=True)
     if not check:
-        click.echo(f"; DNS records for {records[0].name}, served by {config.server.hostname}")
-        click.echo(
-            f"; {config.server.hostname} also needs A/AAAA records (and PTR) for this server"
-        )
-        for record in records:
-            click.echo(record.zone_line())
+        _print_zone(records, config.server.hostname)
         return
     resolver = DnsResolver(nameservers=config.dns.nameservers, timeout=config.dns.timeout)
     checks = await check_records(resolver, records)
@@ -112,8 +107,8 @@ async def dns_cmd(cli_ctx: CliContext, name: str, check: bool) -> None:
 
 
 def _print_zone(records: list[DnsRecord], hostname: str) -> None:
-    click.echo(f"; DNS records for {records[0].name}, whose mail is handled by {hostname}")
-    click.echo(f"; {hostname} itself needs A/AAAA records (and reverse DNS) for this server")
+    click.echo(f"; DNS records for {records[0].name}, served by {hostname}")
+    click.echo(f"; {hostname} also needs A/AAAA records (and PTR) for this server")
     for record in records:
         click.echo(record.zone_line())
 
