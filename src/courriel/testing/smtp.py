@@ -42,10 +42,6 @@ class ReceivedMessage:
         return self.trace_header + self.data
 
 
-def _refusal(code: int, enhanced: str, text: str) -> DeliveryRefused:
-    return DeliveryRefused(code, enhanced, text)
-
-
 @dataclass(slots=True)
 class _MemoryDelivery:
     target: MemoryTarget
@@ -124,10 +120,10 @@ class MemoryTarget:
         domain = lowered.rpartition("@")[2]
         if self.local_domains is not None and domain not in self.local_domains:
             if session.authenticated is None:
-                return _refusal(550, "5.7.1", "Relaying denied")
+                return DeliveryRefused(550, "5.7.1", "Relaying denied")
             return None
         if self.users is not None and lowered not in self.users:
-            return _refusal(550, "5.1.1", "No such user")
+            return DeliveryRefused(550, "5.1.1", "No such user")
         return None
 
 
@@ -139,7 +135,7 @@ class TranscriptResult:
     lines: list[str]  # the whole exchange, "C: ..." and "S: ..." lines
 
 
-def _unescape(text: str) -> tuple[bytes, bool]:
+def _unescape(text: str) -> bytes:
     """Decode ``\\r``, ``\\n``, ``\\\\``, ``\\xNN``; a final lone ``\\`` means no CRLF."""
     crlf = True
     if text.endswith("\\") and not text.endswith("\\\\"):
@@ -159,7 +155,7 @@ def _unescape(text: str) -> tuple[bytes, bool]:
             continue
         out += char.encode("utf-8")
         index += 1
-    return bytes(out) + (b"\r\n" if crlf else b""), crlf
+    return bytes(out) + (b"\r\n" if crlf else b"")
 
 
 def _render(actions: list[Action], session: SmtpSession) -> list[str]:
@@ -230,8 +226,7 @@ async def run_transcript(session_factory: Callable[[], SmtpSession], text: str) 
             return TranscriptResult(session=session, lines=log)
         packet = b""
         while index < len(steps) and steps[index][0] == "C":
-            octets, _ = _unescape(steps[index][1])
-            packet += octets
+            packet += _unescape(steps[index][1])
             log.append(f"C: {steps[index][1]}")
             index += 1
         pending = _render(await session.receive(packet), session)

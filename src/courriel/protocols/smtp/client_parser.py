@@ -62,11 +62,6 @@ class ServerReply:
         """The reply text, lines joined by ``"\\n"``."""
         return "\n".join(self.lines)
 
-    @property
-    def positive(self) -> bool:
-        """True for 2xx and 3xx replies."""
-        return 200 <= self.code < 400
-
 
 def _split_enhanced(code: int, text: str) -> tuple[str, str]:
     """Return ``(enhanced, rest)`` when ``text`` starts with a matching RFC 3463 code."""

@@ -117,11 +117,6 @@ class SmtpParser:
         """The current mode."""
         return self._mode
 
-    @property
-    def buffered(self) -> int:
-        """Octets received and not yet turned into events."""
-        return len(self._buf)
-
     def feed(self, data: bytes) -> None:
         """Append received octets."""
         self._buf += data

@@ -24,7 +24,6 @@ __all__ = [
     "Delay",
     "Reply",
     "StartTls",
-    "encode_actions",
     "reply_from_error",
 ]
 
@@ -73,8 +72,3 @@ Action = Reply | StartTls | Close | Delay
 def reply_from_error(error: ProtocolError) -> Reply:
     """Turn a protocol error into its wire reply, with its public text only."""
     return Reply.of(error.code, error.enhanced, error.public)
-
-
-def encode_actions(actions: list[Action]) -> bytes:
-    """Concatenate the wire form of the replies in ``actions`` (effects skipped)."""
-    return b"".join(a.to_bytes() for a in actions if isinstance(a, Reply))

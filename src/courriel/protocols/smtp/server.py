@@ -85,7 +85,6 @@ class SmtpServer:
         self.authenticator = authenticator
         self.throttle = throttle
         self.ssl_context = ssl_context
-        self.implicit_tls = implicit_tls
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -115,7 +114,7 @@ class SmtpServer:
             self._on_connect,
             host,
             port,
-            ssl=self.ssl_context if self.implicit_tls else None,
+            ssl=self.ssl_context if self.settings.tls_active else None,
             limit=READ_SIZE,
         )
         return self.address
