@@ -8,7 +8,7 @@ Invariants:
   was committed.
 - Writing a body that exists already is a no-op that returns the same key.
 
-FS layout: ``<data>/blobs/<k[0:2]>/<k[2:4]>/<key>``, temporary files in ``<data>/blobs/tmp``.
+FS layout: ``<data>/blobs/<k[0:2]>/<key>``, temporary files in ``<data>/blobs/tmp``.
 fsync and whole-file reads run in a worker thread, off the event loop.
 """
 
@@ -229,24 +229,18 @@ class _FsWriter:
     async def _spill(self) -> None:
         chunks, self._chunks, self._buffered = self._chunks, [], 0
         try:
-            if self._file is None:
-                self._file = await asyncio.to_thread(self._store.temp_file)
-            await asyncio.to_thread(self._file.writelines, chunks)
+            # One thread hop: the first spill opens the temporary file there too.
+            self._file = await asyncio.to_thread(self._store.spill, self._file, chunks)
         except OSError as exc:
             raise StorageError(f"blob store write failed: {exc}") from exc
 
     async def finish(self) -> BlobRef:
-        if self._done:
-            raise StorageError("blob writer already finished")
-        self._done = True
-        key = self._hash.hexdigest()
-        chunks, self._chunks = self._chunks, []
-        file, self._file = self._file, None
+        prepared = self.prepare()
         try:
-            await asyncio.to_thread(self._store.commit, key, chunks, file)
+            await asyncio.to_thread(persist_files, [prepared])
         except OSError as exc:
             raise StorageError(f"blob store write failed: {exc}") from exc
-        return BlobRef(key=key, size=self._size)
+        return prepared.ref
 
     def prepare(self) -> PreparedBlob:
         if self._done:
@@ -265,8 +259,8 @@ class _FsWriter:
         self._chunks = []
         file, self._file = self._file, None
         if file is not None:
-            file.close()
-            await asyncio.to_thread(Path(file.name).unlink, missing_ok=True)
+            # close() flushes the file's buffer: blocking, like the unlink.
+            await asyncio.to_thread(_drop, file)
 
 
 class FsBlobStore:
@@ -295,13 +289,19 @@ class FsBlobStore:
             await writer.discard()
             raise
 
-    def temp_file(self) -> IO[bytes]:
-        """A new temporary file in ``blobs/tmp`` (blocking)."""
-        return tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="w-", delete=False)
-
-    def commit(self, key: str, chunks: list[bytes], file: IO[bytes] | None) -> None:
-        """Make one body durable (blocking); see :meth:`commit_many`."""
-        self.commit_many({key: FilePending(store=self, chunks=tuple(chunks), file=file)})
+    def spill(self, file: IO[bytes] | None, chunks: list[bytes]) -> IO[bytes]:
+        """Append ``chunks`` to a large body's temporary file, opened when None (blocking)."""
+        if file is not None:
+            file.writelines(chunks)
+            return file
+        # The file outlives this call: commit_many() or discard() closes it.
+        new = tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="w-", delete=False)  # noqa: SIM115
+        try:
+            new.writelines(chunks)
+        except BaseException:
+            _drop(new)
+            raise
+        return new
 
     def commit_many(self, items: Mapping[str, FilePending]) -> None:
         """Write, fsync and rename every body into place, then fsync each directory once.
