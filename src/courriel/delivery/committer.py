@@ -125,7 +125,8 @@ class GroupCommitter:
         try:
             # Bodies first (off the loop), then the rows that point to them.
             outcomes = await self._db.run_write(
-                lambda conn: self._write_jobs(conn, jobs), prelude=lambda: _persist_files(jobs)
+                lambda conn: self._write_jobs(conn, jobs),
+                prelude=lambda: persist_files([job.blob for job in jobs]),
             )
         except Exception as exc:  # every waiter must get an answer
             log.error("group commit of %d messages failed: %s", len(batch), exc)
@@ -133,19 +134,20 @@ class GroupCommitter:
             outcomes = [failure] * len(batch)
         self.batches += 1
         delivered: list[int] = []
+        queued = False
         for (job, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
             if outcome is None:
                 delivered.extend(job.account_ids)
+                queued = queued or bool(job.remote)
+            if future.done():
+                continue  # the waiting session went away; its rows are committed or not
+            if outcome is None:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
         if delivered:
             self._mailstore.notify(delivered)
-        if self._on_queued is not None and any(
-            job.remote and future.done() and not future.exception() for job, future in batch
-        ):
+        if queued and self._on_queued is not None:
             self._on_queued()
 
     @staticmethod
@@ -176,8 +178,3 @@ class GroupCommitter:
                     eight_bit=job.eight_bit,
                 )
         return outcomes
-
-
-def _persist_files(jobs: list[CommitJob]) -> None:
-    # Blocking: bodies are written and fsynced before the rows that point to them.
-    persist_files([job.blob for job in jobs])

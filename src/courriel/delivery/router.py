@@ -53,7 +53,6 @@ class Router:
             sender=mail_from.address,
             smtputf8=mail_from.smtputf8,
             eight_bit=(mail_from.body or "").upper() in ("8BITMIME", "BINARYMIME"),
-            signers=self._signers,
             signing=_signs(session, self._signers),
         )
 
@@ -72,8 +71,6 @@ class RouterDelivery:
     account_ids: list[int] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)  # queued for outbound delivery
     writer: BlobWriter | None = None
-    done: bool = False
-    signers: SignerCache | None = None
     signing: MessageSigning | None = None  # set when this message gets DKIM-signed
 
     async def add_recipient(self, address: str) -> None:
@@ -122,9 +119,9 @@ class RouterDelivery:
         writer, self.writer = self.writer, None
         if writer is None:
             writer = self.blobs.writer()
-        if self.signing is not None and self.signers is not None:
+        if self.signing is not None:
             # Signed once, as the message enters delivery (issue 3 §6); stored with the row.
-            trace_header += await self.signing.signatures(self.signers)
+            trace_header += await self.signing.signatures()
         blob = writer.prepare()
         job = CommitJob(
             sender=self.sender,
@@ -146,7 +143,6 @@ class RouterDelivery:
             raise DeliveryRefused(
                 451, "4.3.0", "Temporary local problem, try again later", internal=str(exc)
             ) from exc
-        self.done = True
         return f"{blob.ref.key[:12]}.{uuid.uuid4().hex[:8]}"
 
     async def abort(self) -> None:
@@ -161,4 +157,4 @@ def _signs(session: SessionInfo, signers: SignerCache | None) -> MessageSigning 
     # from the MX listener never is, whatever its From: says.
     if signers is None or session.listener != "submission" or session.authenticated is None:
         return None
-    return MessageSigning()
+    return MessageSigning(signers)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from courriel.delivery.dkimkeys import DkimSigner, load_signer
 from courriel.errors import CourrielError
-from courriel.mail.dkim import BodyHasher, parse_header_fields, split_header_section
+from courriel.mail.dkim import BodyHasher, parse_header_fields
 from courriel.storage.db import Database
 
 __all__ = ["MessageSigning", "SignerCache", "from_domain"]
@@ -66,6 +66,7 @@ class SignerCache:
 class MessageSigning:
     """The signing state of one message while its bytes stream past."""
 
+    signers: SignerCache  # where the keys of the From: domain come from
     head: bytearray = field(default_factory=bytearray)
     header_section: bytes | None = None
     hasher: BodyHasher = field(default_factory=BodyHasher)
@@ -78,24 +79,31 @@ class MessageSigning:
             return
         if self.too_long:
             return
+        # Look for the empty line only where it can newly be (the last 3 old bytes on),
+        # so a header arriving in many small chunks is scanned once, not once per chunk.
+        start = max(0, len(self.head) - 3)
         self.head += chunk
-        section = split_header_section(bytes(self.head))
-        if section is not None:
-            self.header_section = section
-            self.hasher.update(bytes(self.head[len(section) :]))
+        if self.head.startswith(b"\r\n"):
+            end = 2  # RFC 5322 §2.1: an empty header section
+        else:
+            found = self.head.find(b"\r\n\r\n", start)
+            end = found + 4 if found >= 0 else -1
+        if end >= 0:
+            self.header_section = bytes(self.head[:end])
+            self.hasher.update(bytes(self.head[end:]))
             self.head = bytearray()
         elif len(self.head) > MAX_HEADER_SECTION:
             self.too_long = True
             self.head = bytearray()
 
-    async def signatures(self, cache: SignerCache, *, now: float | None = None) -> bytes:
+    async def signatures(self, *, now: float | None = None) -> bytes:
         """The DKIM-Signature fields for this message, or b"" when it is not signed."""
         if self.header_section is None:
             return b""
         domain = from_domain(self.header_section)
         if domain is None:
             return b""
-        signer = await cache.signer(domain)
+        signer = await self.signers.signer(domain)
         if signer is None:
             return b""
         stamp = int(time.time() if now is None else now)
