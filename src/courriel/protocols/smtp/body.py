@@ -13,39 +13,16 @@ checks need: the size so far and the header section (bounded). It answers:
 
 from __future__ import annotations
 
+import re
 from email.utils import getaddresses
 
-__all__ = ["BodyScanner", "header_values"]
+from courriel.mail.dkim import parse_header_fields
+
+__all__ = ["BodyScanner"]
 
 # Header sections larger than this are not kept whole: the scan stops there.
 MAX_HEADER_BYTES = 1 << 20
-
-
-def header_values(head: bytes, name: str) -> list[str]:
-    """Return the unfolded values of every header field called ``name``.
-
-    Args:
-        head: the header section, CRLF line ends (RFC 5322 §2.2).
-        name: the field name, case-insensitive.
-    """
-    wanted = name.lower()
-    values: list[str] = []
-    current: list[str] | None = None
-    for line in head.decode("utf-8", "replace").split("\r\n"):
-        if line[:1] in (" ", "\t"):
-            # RFC 5322 §2.2.3: a line starting with white space continues the field.
-            if current is not None:
-                current.append(line)
-            continue
-        if current is not None:
-            values.append("".join(current).strip())
-            current = None
-        field, sep, value = line.partition(":")
-        if sep and field.strip().lower() == wanted:
-            current = [value]
-    if current is not None:
-        values.append("".join(current).strip())
-    return values
+_LINE_END = re.compile(rb"\r?\n")
 
 
 class BodyScanner:
@@ -97,5 +74,10 @@ class BodyScanner:
 
     def from_addresses(self) -> list[str]:
         """The addresses of the ``From:`` fields ("" for an unparsable one)."""
-        values = header_values(self.header_section, "From")
+        # RFC 5322 §2.2.3: unfolding removes the line breaks of a folded field.
+        values = [
+            _LINE_END.sub(b"", raw.partition(b":")[2]).decode("utf-8", "replace").strip()
+            for name, raw in parse_header_fields(self.header_section)
+            if name == "from"
+        ]
         return [address for _name, address in getaddresses(values)] if values else []
