@@ -144,10 +144,13 @@ class MailStore:
             address = normalize_address(username)
         except AddressError:
             address = ""
-        row = None
+        row = principal = None
         if address:
+            # One read for the hash and the principal (returned only if the password is right).
             async with self.db.read() as conn:
                 row = await _accounts.account_row(conn, address)
+                if row is not None:
+                    principal = await _accounts.load_principal(conn, row.id, row.address)
         ok, rehash = await self.passwords.verify(
             None if row is None else row.password_hash, password
         )
@@ -159,8 +162,7 @@ class MailStore:
                 await conn.execute(
                     update(accounts).where(accounts.c.id == row.id).values(password_hash=new_hash)
                 )
-        async with self.db.read() as conn:
-            return await _accounts.load_principal(conn, row.id, row.address)
+        return principal
 
     async def principal(self, address: str) -> Principal:
         """The principal of an account. Raises NotFound."""
