@@ -29,31 +29,28 @@ class Settler:
         self._blobs = blobs
         self._worker = worker
         self._pending: list[tuple[Sequence[Settlement], asyncio.Future[None]]] = []
-        self._running = False
+        self._drainer: asyncio.Task[None] | None = None
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         """Settle these recipients together with whatever else is waiting."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((settlements, future))
-        if not self._running:
-            self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+        if self._drainer is None or self._drainer.done():
+            # Kept in an attribute: the loop holds only weak references to tasks.
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         await future
 
     async def _drain(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                together = [s for settlements, _f in batch for s in settlements]
-                try:
-                    await settle(self._db, self._blobs, worker=self._worker, settlements=together)
-                except Exception as exc:  # every waiter must get an answer
-                    for _s, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
+        while self._pending:
+            batch, self._pending = self._pending, []
+            together = [s for settlements, _f in batch for s in settlements]
+            try:
+                await settle(self._db, self._blobs, worker=self._worker, settlements=together)
+            except Exception as exc:  # every waiter must get an answer
                 for _s, future in batch:
                     if not future.done():
-                        future.set_result(None)
-        finally:
-            self._running = False
+                        future.set_exception(exc)
+                continue
+            for _s, future in batch:
+                if not future.done():
+                    future.set_result(None)
