@@ -42,17 +42,21 @@ def _local(code: int, enhanced: str, text: str) -> RemoteReply:
     return RemoteReply(code=code, enhanced=enhanced, text=text)
 
 
+def _needs_utf8(message: Outgoing) -> bool:
+    """True when the transaction must use SMTPUTF8 (RFC 6531 §3.4)."""
+    return (
+        message.smtputf8
+        or not message.sender.isascii()
+        or not all(r.isascii() for r in message.recipients)
+    )
+
+
 def precheck(message: Outgoing, extensions: Extensions) -> RemoteReply | None:
     """Return the refusal for every recipient when the receiver cannot take the message.
 
     Returns None when the message may be sent as it is.
     """
-    needs_utf8 = (
-        message.smtputf8
-        or not message.sender.isascii()
-        or not all(r.isascii() for r in message.recipients)
-    )
-    if needs_utf8 and not extensions.smtputf8:
+    if _needs_utf8(message) and not extensions.smtputf8:
         # RFC 6531 §3.5: a non-ASCII address must not be sent to a server without
         # SMTPUTF8; X.6.7 "non-ASCII addresses not permitted" (no downgrade here).
         return _local(553, "5.6.7", "recipient's server does not support SMTPUTF8")
@@ -187,18 +191,13 @@ async def run_transaction(
 
 
 def _encode_mail(message: Outgoing, ext: Extensions) -> bytes:
-    utf8 = ext.smtputf8 and (
-        message.smtputf8
-        or not message.sender.isascii()
-        or not all(r.isascii() for r in message.recipients)
-    )
     return encode_mail_from(
         message.sender,
         # RFC 1870 §6: declare the size when SIZE is offered.
         size=len(message.data) if ext.size is not None else None,
         # RFC 6152 §3: BODY=8BITMIME for 8-bit content (RFC 6531 §3.4 implies it too).
         body="8BITMIME" if message.eight_bit and ext.eight_bit_mime else None,
-        smtputf8=utf8,
+        smtputf8=ext.smtputf8 and _needs_utf8(message),
     )
 
 
