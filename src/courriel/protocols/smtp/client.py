@@ -111,14 +111,17 @@ def _unverified_context() -> ssl.SSLContext:
     return ctx
 
 
-def _refused(reply: ServerReply, what: str, host: str) -> TransportError:
-    reply_ = remote(reply)
+def _refused(
+    reply: ServerReply, what: str, host: str, *, temporary: bool | None = None
+) -> TransportError:
+    """The error for a refusal; ``temporary`` defaults to the reply's own class."""
+    answer = remote(reply)
     return TransportError(
         f"{host} answered {what} with {reply.code} {reply.enhanced} {reply.text}".replace(
             "  ", " "
         ),
-        temporary=reply_.temporary,
-        reply=reply_,
+        temporary=answer.temporary if temporary is None else temporary,
+        reply=answer,
     )
 
 
@@ -336,8 +339,7 @@ class SmtpConnector:
             raise TransportError(f"{name} offers neither AUTH PLAIN nor LOGIN", temporary=True)
         if reply.code != 235:
             # A refused login is a configuration problem: retry later rather than bounce.
-            error = _refused(reply, "AUTH", name)
-            raise TransportError(str(error), temporary=True, reply=error.reply)
+            raise _refused(reply, "AUTH", name, temporary=True)
 
 
 def _b64(text: str) -> str:
