@@ -95,6 +95,14 @@ class Settlement:
     delay_warned: bool = False  # deferred: a delay notice was produced now
 
 
+# Claim order: transactional before bulk, then oldest due first (claim and its reload).
+_CLAIM_ORDER = (
+    case((queue_messages.c.priority == "transactional", 0), else_=1),
+    queue_recipients.c.next_attempt_at,
+    queue_recipients.c.id,
+)
+
+
 async def claim(
     db: Database, *, worker: str, now: datetime, limit: int, lease: timedelta
 ) -> list[Claim]:
@@ -124,11 +132,7 @@ async def claim(
             queue_recipients.c.next_attempt_at <= now,
             or_(queue_recipients.c.lease_until.is_(None), queue_recipients.c.lease_until <= now),
         )
-        .order_by(
-            case((queue_messages.c.priority == "transactional", 0), else_=1),
-            queue_recipients.c.next_attempt_at,
-            queue_recipients.c.id,
-        )
+        .order_by(*_CLAIM_ORDER)
         .limit(limit)
     )
     # The one dialect branch of the queue (design: "SKIP LOCKED on PostgreSQL, a single
@@ -162,11 +166,7 @@ async def _load_claims(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             )
             .join(queue_messages, queue_messages.c.id == queue_recipients.c.message_id)
             .where(queue_recipients.c.id.in_(ids))
-            .order_by(
-                case((queue_messages.c.priority == "transactional", 0), else_=1),
-                queue_recipients.c.next_attempt_at,
-                queue_recipients.c.id,
-            )
+            .order_by(*_CLAIM_ORDER)
         )
     ).all()
     return [
@@ -214,7 +214,7 @@ async def settle(
         return []
     message_ids = sorted({s.claim.message_id for s in settlements})
     settled, freed = await db.run_write(
-        lambda conn: _settle_all(conn, db.dialect, worker, settlements, message_ids)
+        lambda conn: _settle_all(conn, worker, settlements, message_ids)
     )
     if freed:
         await free_blobs(db, blobs, freed)
@@ -222,14 +222,10 @@ async def settle(
 
 
 def _settle_all(
-    conn: Connection,
-    dialect: str,
-    worker: str,
-    settlements: Sequence[Settlement],
-    message_ids: list[int],
+    conn: Connection, worker: str, settlements: Sequence[Settlement], message_ids: list[int]
 ) -> tuple[list[Settlement], list[str]]:
     # One transaction, run synchronously: on SQLite in one call on the writer thread.
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         # Serialise settlers of the same message (see the module invariants).
         conn.execute(
             select(queue_messages.c.id)
