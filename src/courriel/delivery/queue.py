@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 Priority = Literal["transactional", "bulk"]
-RecipientStatus = Literal["queued", "delivered", "failed"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
