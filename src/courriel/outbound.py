@@ -123,8 +123,11 @@ class Outbound:
         worker retries the bounce later.
         """
         smtputf8 = not all(a.isascii() for a in (sender, *recipients))
+        # Declare 8BITMIME only when the notice needs it: a 7-bit DSN must still reach a
+        # server that does not offer the extension (RFC 6152 §3).
+        body = "7BIT" if message.isascii() else "8BITMIME"
         delivery = await self.router.start(
-            self._session, MailFrom(address=sender, smtputf8=smtputf8, body="8BITMIME")
+            self._session, MailFrom(address=sender, smtputf8=smtputf8, body=body)
         )
         accepted = 0
         try:
