@@ -102,7 +102,10 @@ def persist_files(prepared: Sequence[PreparedBlob]) -> None:
     for item in prepared:
         if item.pending is not None:
             store, items = by_store.setdefault(id(item.pending.store), (item.pending.store, {}))
-            items.setdefault(item.ref.key, item.pending)
+            if item.ref.key in items:
+                _drop(item.pending.file)  # the same body twice in a batch: one copy is enough
+            else:
+                items[item.ref.key] = item.pending
     for store, items in by_store.values():
         store.commit_many(items)
 
