@@ -20,7 +20,7 @@ from courriel.mailstore.accounts import account_row
 from courriel.mailstore.domains import domain_id
 from courriel.mailstore.records import AliasInfo, Resolution
 from courriel.storage.db import Database
-from courriel.storage.models import accounts, aliases
+from courriel.storage.models import accounts, aliases, domains
 
 __all__ = ["add_alias", "list_aliases", "normalize_alias", "remove_alias", "resolve"]
 
@@ -139,11 +139,17 @@ async def _expand_targets(conn: AsyncConnection, alias: str) -> Resolution | Non
     if not rows:
         return None
     account_ids = sorted({int(r.id) for r in rows if r.id is not None})
-    forward: list[str] = []
-    for target in sorted({r.target for r in rows if r.id is None}):
-        # A target in a local domain that is no account (any more) is dropped.
-        if await domain_id(conn, split_address(target)[1]) is None:
-            forward.append(target)
+    others = sorted({r.target for r in rows if r.id is None})
+    # A target in a local domain that is no account (any more) is dropped.
+    local = await _local_domains(conn, {split_address(t)[1] for t in others})
+    forward = [t for t in others if split_address(t)[1] not in local]
     return Resolution(
         local=True, account_ids=tuple(account_ids), forward=tuple(forward), known=True
     )
+
+
+async def _local_domains(conn: AsyncConnection, names: set[str]) -> set[str]:
+    # One query for every domain of an alias's targets, none when there are none.
+    if not names:
+        return set()
+    return set(await conn.scalars(select(domains.c.name).where(domains.c.name.in_(names))))
