@@ -36,6 +36,7 @@ from courriel.delivery.attempts import (
     settlement_for,
     wants_delay_notice,
 )
+from courriel.delivery.bounces import RecipientOutcome
 from courriel.delivery.claims import Claim, Settlement, claim
 from courriel.delivery.dispatch import DomainDispatch, Result, RouteHost
 from courriel.delivery.schedule import next_attempt
@@ -51,8 +52,8 @@ __all__ = ["DeliveryWorker", "FailedRecipient", "Notify", "Router", "WorkerSetti
 
 log = logging.getLogger(__name__)
 
-# (recipient, final reply, MX host or "" when none was reached)
-FailedRecipient = tuple[str, RemoteReply, str]
+# (recipient, final reply, MX host or "" when none was reached): what the Bouncer takes.
+FailedRecipient = RecipientOutcome
 # Routes a destination domain to its hosts, in the order to try them.
 Router = Callable[[str], Awaitable[Sequence[RouteHost]]]
 # Called with every claim of one message in the round and its affected recipients.
@@ -133,6 +134,8 @@ class DeliveryWorker:
         # Messages finishing together are settled in one transaction (one fsync).
         self._settler = Settler(db, blobs, self.worker_id)
         self._finishing: set[asyncio.Task[None]] = set()
+        # The smarthost's route, looked up once per round and shared by its domains.
+        self._relay: asyncio.Future[mx.Route] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -172,6 +175,7 @@ class DeliveryWorker:
             limit=self.settings.batch_size,
             lease=self.settings.lease,
         )
+        self._relay = None
         domains: dict[str, list[Claim]] = {}
         for c in claims:
             domains.setdefault(c.recipient.rpartition("@")[2].lower(), []).append(c)
@@ -209,9 +213,13 @@ class DeliveryWorker:
         if self._router is not None:
             return await self._router(domain), self.settings.smtp_port
         if self.settings.relay_host:
-            route = await mx.relay_route(
-                self.resolver, self.settings.relay_host, self.settings.relay_port
-            )
+            if self._relay is None:
+                self._relay = asyncio.ensure_future(
+                    mx.relay_route(
+                        self.resolver, self.settings.relay_host, self.settings.relay_port
+                    )
+                )
+            route = await self._relay
             return route.hosts, route.port
         route = await mx.resolve_route(self.resolver, domain)
         return route.hosts, self.settings.smtp_port
