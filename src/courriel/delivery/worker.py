@@ -194,8 +194,10 @@ class DeliveryWorker:
             # fails at once; a lookup failure (SERVFAIL, timeout) is retried.
             code, enhanced = (451, "4.4.3") if exc.temporary else (550, "5.1.2")
             reply = RemoteReply(code=code, enhanced=enhanced, text=str(exc))
+            # Settled like dispatched messages (together, by the settler), not one
+            # transaction after another.
             for message in messages:
-                await self._finish(_all_got(message, reply))
+                await self._finish_later(_all_got(message, reply))
             return
         dispatch = DomainDispatch(
             self.connector,
