@@ -57,6 +57,8 @@ class SqlMaildrop:
         self._clock = clock
         self._lease = lease
         self._released = False
+        # When our lease ends at the latest (taken just before this object was made).
+        self._expires = clock() + lease
 
     @property
     def messages(self) -> list[MaildropMessage]:
@@ -75,6 +77,12 @@ class SqlMaildrop:
         )
         if self._released or result.rowcount == 0:
             raise MaildropInUse("the maildrop lock was lost")
+        self._expires = self._clock() + self._lease
+
+    def _lease_is_fresh(self) -> bool:
+        # More than half the lease left: nobody can have taken it over (a takeover needs
+        # an expired lease), so a read needs no write transaction to extend it.
+        return not self._released and self._clock() < self._expires - self._lease / 2
 
     async def read(self, message_id: int) -> bytes:
         """Return trace header + body of a message of the snapshot.
@@ -85,15 +93,17 @@ class SqlMaildrop:
         """
         if message_id not in self._ids:
             raise KeyError(message_id)
-        async with self._db.write() as conn:
-            await self._refresh(conn)
-            row = (
-                await conn.execute(
-                    select(messages.c.blob_key, messages.c.trace_header).where(
-                        messages.c.id == message_id, messages.c.folder_id == self._folder_id
-                    )
-                )
-            ).first()
+        query = select(messages.c.blob_key, messages.c.trace_header).where(
+            messages.c.id == message_id, messages.c.folder_id == self._folder_id
+        )
+        if self._lease_is_fresh():
+            # The common case: a RETR is one read, not a write lock and an fsync.
+            async with self._db.read() as conn:
+                row = (await conn.execute(query)).first()
+        else:
+            async with self._db.write() as conn:
+                await self._refresh(conn)
+                row = (await conn.execute(query)).first()
         if row is None:
             raise KeyError(message_id)
         body = await self._blobs.get(row.blob_key)
