@@ -42,6 +42,7 @@ __all__ = [
     "ListenSection",
     "LogLevel",
     "LogSection",
+    "ImapSection",
     "Pop3Section",
     "ServerSection",
     "SmtpSection",
@@ -276,6 +277,37 @@ class SmtpSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImapSection:
+    """IMAP server sessions (ports 143 and 993)."""
+
+    idle_timeout: timedelta = field(
+        default=timedelta(minutes=30),
+        metadata=_meta(
+            "Idle time before the server closes a session outside IDLE "
+            "(RFC 9051 §5.4: at least 30 minutes)."
+        ),
+    )
+    idle_keepalive: timedelta = field(
+        default=timedelta(minutes=2),
+        metadata=_meta('Time between "* OK Still here" lines sent to a client in IDLE.'),
+    )
+    max_connections: int = field(
+        default=500, metadata=_meta("Most IMAP connections served at once.", min=1)
+    )
+    max_line: int = field(
+        default=65536,
+        metadata=_meta("Longest command line in octets, literals excluded.", min=1024),
+    )
+    cache_size: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_meta(
+            "Octets of parsed messages kept in memory for FETCH and SEARCH, shared by sessions.",
+            min=0,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pop3Section:
     """POP3 server sessions (ports 110 and 995)."""
 
@@ -450,6 +482,7 @@ class Config:
     server: ServerSection = field(default_factory=ServerSection)
     listen: ListenSection = field(default_factory=ListenSection)
     smtp: SmtpSection = field(default_factory=SmtpSection)
+    imap: ImapSection = field(default_factory=ImapSection)
     pop3: Pop3Section = field(default_factory=Pop3Section)
     tls: TlsSection = field(default_factory=TlsSection)
     database: DatabaseSection = field(default_factory=DatabaseSection)
