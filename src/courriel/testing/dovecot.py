@@ -29,7 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -42,6 +42,7 @@ __all__ = ["DOVECOT", "DovecotImap", "dovecot_available", "free_port"]
 DOVECOT = "/usr/sbin/dovecot"
 HOST = "127.0.0.1"
 _DH_PARAMS = Path("/usr/share/dovecot/dh.pem")
+_SUBDIRS = ("cur", "new", "tmp")
 
 
 def dovecot_available() -> str:
@@ -124,6 +125,44 @@ class DovecotImap:
         """The mail home of ``user`` (``<root>/home/<domain>/<local part>``)."""
         local, _, domain = user.rpartition("@")
         return self.root / "home" / (domain if local else "") / (local or user)
+
+    def deliver_maildir(
+        self, user: str, messages: Iterable[bytes], *, internal_date: float | None = None
+    ) -> int:
+        """Write messages straight into ``user``'s INBOX (``mail_format="maildir"`` only).
+
+        Much faster than APPEND for seeding thousands of messages: Dovecot indexes the
+        files in ``new/`` when the folder is next opened, as new (\\Recent, unseen) mail.
+
+        Args:
+            user: a login name given in ``users``.
+            messages: the messages, each in wire form.
+            internal_date: their INTERNALDATE (epoch seconds; the files' mtime), now if None.
+
+        Returns:
+            The number of messages written.
+
+        Raises:
+            InvalidInput: the instance does not store mail as Maildir, or the user is unknown.
+        """
+        if self.mail_format != "maildir" or user not in self.users:
+            raise InvalidInput(
+                f"deliver_maildir needs mail_format maildir and a known user: {user}"
+            )
+        owner = _mail_owner()
+        stamp = time.time() if internal_date is None else internal_date
+        inbox = self.home(user) / "mail"
+        for folder in (inbox.parent.parent, inbox.parent, inbox, *(inbox / s for s in _SUBDIRS)):
+            folder.mkdir(exist_ok=True)
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+        count = 0
+        for count, data in enumerate(messages, start=1):
+            # Maildir names only need to be unique: time, a counter and our pid.
+            path = inbox / "new" / f"{int(stamp)}.M{count}P{os.getpid()}.courriel-test"
+            path.write_bytes(data)
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+            os.utime(path, (stamp, stamp))
+        return count
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the log, for failure messages."""
