@@ -12,6 +12,13 @@ and are never reused; folders are updated in id order so concurrent batches cann
 deadlock; a message whose account vanished fails alone (it gets no row anywhere); every
 folder that receives messages gets one new mod-sequence per batch, shared by all the
 messages appended to it in that batch (RFC 7162 §3.1.2 only asks that it grow).
+
+Change-feed order: every transaction that writes ``changes`` rows of an account first
+locks the account's row (:data:`LOCK_ACCOUNTS`, accounts in id order, before any folder).
+So the change ids of one account are taken in commit order, and a reader that saw change
+id N has seen every change of that account below N. On PostgreSQL ids come from a
+sequence at insert time; without the lock a transaction holding id N could commit after
+one holding N + 1 and a session positioned at N + 1 would miss it. (SQLite has one writer.)
 """
 
 from __future__ import annotations
@@ -24,11 +31,20 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from courriel.errors import NotFound
-from courriel.storage.models import changes, folders, messages, utcnow
+from courriel.storage.models import accounts, changes, folders, messages, utcnow
 
-__all__ = ["INBOX", "Copy", "Delivered", "deliver_many"]
+__all__ = ["INBOX", "LOCK_ACCOUNTS", "Copy", "Delivered", "deliver_many"]
 
 INBOX = "INBOX"
+
+# FOR NO KEY UPDATE on PostgreSQL: serialises change writers of an account without
+# blocking inserts that merely reference the account (foreign key checks).
+LOCK_ACCOUNTS = (
+    select(accounts.c.id)
+    .where(accounts.c.id.in_(bindparam("accounts", expanding=True)))
+    .order_by(accounts.c.id)
+    .with_for_update(key_share=True)
+)
 
 _INBOXES = select(folders.c.account_id, folders.c.id).where(
     folders.c.account_id.in_(bindparam("accounts", expanding=True)), folders.c.name == INBOX
@@ -85,6 +101,7 @@ def deliver_many(conn: Connection, copies: Sequence[Copy]) -> Delivered:
     wanted = sorted({a for copy in copies for a in copy.account_ids})
     if not wanted:
         return Delivered(outcomes=[None] * len(copies), message_ids=[()] * len(copies))
+    conn.execute(LOCK_ACCOUNTS, {"accounts": wanted})
     rows = conn.execute(_INBOXES, {"accounts": wanted})
     inbox = {int(r.account_id): int(r.id) for r in rows}
     outcomes: list[NotFound | None] = [

@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.mailstore.batch import INBOX, Copy, deliver_many
+from courriel.mailstore.batch import INBOX, LOCK_ACCOUNTS, Copy, deliver_many
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages, queue_messages, utcnow
@@ -95,6 +95,7 @@ async def expunge(
     Returns:
         The blob keys the deleted rows referenced (for :func:`free_blobs` after commit).
     """
+    await conn.execute(LOCK_ACCOUNTS, {"accounts": [account_id]})
     rows = (
         await conn.execute(
             select(messages.c.id, messages.c.uid, messages.c.blob_key).where(

@@ -23,6 +23,7 @@ from courriel.mailstore import aliases as _aliases
 from courriel.mailstore import domains as _domains
 from courriel.mailstore import messages as _messages
 from courriel.mailstore.changes import ChangeFeed
+from courriel.mailstore.imapstore import SqlImapStore
 from courriel.mailstore.maildrop import DEFAULT_LEASE, SqlMaildrop, open_maildrop
 from courriel.mailstore.passwords import Passwords
 from courriel.mailstore.records import AccountInfo, AliasInfo, DomainInfo, Resolution
@@ -66,6 +67,8 @@ class MailStore:
         self._clock = clock
         self._lease = maildrop_lease
         self.routes = RouteCache(ttl=route_cache_ttl)
+        # The IMAP port (issue 4): folders and messages as IMAP sessions see them.
+        self.imap = SqlImapStore(db, blobs, self.feed)
 
     # Domains.
     async def add_domain(self, name: str) -> DomainInfo:

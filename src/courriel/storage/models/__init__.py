@@ -11,6 +11,7 @@ from courriel.storage.models.mail import (
     folders,
     maildrop_locks,
     messages,
+    subscriptions,
 )
 from courriel.storage.models.queue import queue_attempts, queue_messages, queue_recipients
 
@@ -29,5 +30,6 @@ __all__ = [
     "queue_attempts",
     "queue_messages",
     "queue_recipients",
+    "subscriptions",
     "utcnow",
 ]

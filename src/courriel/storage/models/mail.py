@@ -34,6 +34,7 @@ __all__ = [
     "folders",
     "maildrop_locks",
     "messages",
+    "subscriptions",
 ]
 
 # BigInteger ids are plain INTEGER on SQLite (so that they autoincrement as ROWID aliases).
@@ -55,6 +56,9 @@ accounts = Table(
     Column("domain_id", Id, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
     Column("password_hash", Text, nullable=False),  # argon2id PHC string
     Column("created_at", UTCDateTime(), nullable=False),
+    # (0003) The highest UIDVALIDITY any folder of the account had, deleted ones included,
+    # so that a folder created again gets a larger one (RFC 9051 §2.3.1.1).
+    Column("last_uidvalidity", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 aliases = Table(
@@ -80,6 +84,8 @@ folders = Table(
     Column("uidnext", BigInteger, nullable=False, default=1),
     Column("highest_modseq", BigInteger, nullable=False, default=0),  # RFC 7162 §3.1.2
     Column("subscribed", Boolean, nullable=False, default=True),
+    # (0003) First UID nobody has claimed as \Recent yet (RFC 3501 §2.3.2).
+    Column("recent_uid", BigInteger, nullable=False, default=1, server_default="1"),
     UniqueConstraint("account_id", "name", name="uq_folders_account_name"),
 )
 
@@ -104,12 +110,25 @@ changes = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("folder_id", Id, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # "append" | "expunge" | "flags"
+    # NULL for kind "folders" (0003): a folder was created, deleted or renamed.
+    Column("folder_id", Id, ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
+    Column("kind", String(16), nullable=False),  # "append" | "expunge" | "flags" | "folders"
     Column("uid", BigInteger, nullable=False),
     Column("modseq", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_changes_account_id", "account_id", "id"),
+    Index("ix_changes_folder_id", "folder_id", "id"),  # (0003) changes_since of one folder
+)
+
+# (0003) IMAP subscriptions (RFC 9051 §6.3.7) of names that have no folder: a subscribed
+# folder that exists has folders.subscribed set instead. A name is in one place only.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_subscriptions_account_name"),
 )
 
 blobs = Table(
