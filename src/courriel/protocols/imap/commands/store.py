@@ -1,0 +1,69 @@
+"""STORE and UID STORE (RFC 9051 §6.4.6; UNCHANGEDSINCE: RFC 7162 §3.1.3).
+
+The view is updated from the store's result at once, so the change feed's later echo
+of this session's own change is not announced twice (see :mod:`..selected`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from courriel.protocols.imap.actions import Action, Send, ok
+from courriel.protocols.imap.commands.fetch import invalid_set
+from courriel.protocols.imap.commands.select import flags_responses, read_only
+from courriel.protocols.imap.encode import number_set
+from courriel.protocols.imap.types import Command, Store
+
+if TYPE_CHECKING:
+    from courriel.protocols.imap.session import ImapSession
+
+__all__ = ["cmd_store"]
+
+
+async def cmd_store(s: ImapSession, cmd: Command) -> list[Action]:
+    """SELECTED. RFC 9051 §6.4.6 STORE, §6.4.9 UID STORE; RFC 7162 §3.1.3."""
+    args = cmd.args
+    assert isinstance(args, Store)
+    view = s.require_selected()
+    if view.readonly:
+        return [read_only(cmd.tag)]
+    uids = view.resolve(args.seqset, uid=cmd.uid)
+    if uids is None:
+        return [invalid_set(cmd)]
+    if args.unchanged_since is not None:
+        s.enabled.condstore = True  # RFC 7162 §3.1: a CONDSTORE enabling command
+    # \Recent cannot be stored (RFC 3501 §2.3.2); the store never sees it.
+    flags = [f for f in args.flags if f.lower() != "\\recent"]
+    keywords_before = set(view.keywords)
+    result = await s.store.store_flags(
+        s.require_principal(),
+        view.folder_id,
+        uids,
+        args.mode,
+        flags,
+        unchanged_since=args.unchanged_since,
+    )
+    view.set_meta(result.updated)
+    opts = s.update_options(cmd)
+    lines: list[bytes] = []
+    if view.keywords != keywords_before:
+        # RFC 9051 §7.3.5: a new keyword changes the FLAGS of the mailbox.
+        lines += flags_responses(view)
+    updated = {m.uid for m in result.updated}
+    for uid in uids:
+        if uid not in view.meta or uid in view.pending:
+            continue
+        if not args.silent:
+            lines.append(view.fetch_flags_line(uid, opts))
+        elif uid in updated and opts.condstore:
+            # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ of changed messages.
+            lines.append(
+                b"%d FETCH (UID %d MODSEQ (%d))"
+                % (view.seq_of(uid) or 0, uid, view.meta[uid].modseq)
+            )
+    data = b"".join(b"* " + line + b"\r\n" for line in lines)
+    if result.modified:
+        numbers = result.modified if cmd.uid else [view.seq_of(u) or 0 for u in result.modified]
+        code = f"MODIFIED {number_set(numbers)}"
+        return [Send(data=data), ok(cmd.tag, "Conditional store failed.", code)]
+    return [Send(data=data), ok(cmd.tag, "Store completed")]

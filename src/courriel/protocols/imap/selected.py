@@ -1,0 +1,240 @@
+"""The selected folder as one IMAP session sees it (RFC 9051 §2.3.1, §7.4.1).
+
+This module owns the session's view of its selected folder: the sequence-number ↔ UID
+map, each message's flags and modseq, which messages are \\Recent for this session,
+and the expunges the session has learnt of but not yet told the client.
+
+Invariants:
+    * ``uids`` ascends; the sequence number of ``uids[i]`` is ``i + 1``.
+    * A message expunged by someone else stays in ``uids`` (marked in ``pending``) until
+      an ``EXPUNGE`` response may be sent for it (RFC 9051 §7.5.1: not while answering
+      FETCH, STORE or SEARCH), so the client's sequence numbers stay valid until then.
+    * Every untagged response built here reflects the view after it was applied, in the
+      order the client must apply them: EXPUNGE, then EXISTS (and RECENT), then FETCH.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
+from courriel.protocols.imap.encode import flag_list
+from courriel.protocols.imap.types import SeqSet
+
+__all__ = ["SelectedFolder", "UpdateOptions"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateOptions:
+    """How untagged updates are to be written for the command in progress."""
+
+    allow_expunge: bool  # False while answering FETCH, STORE, SEARCH (non-UID)
+    uid: bool = False  # add UID to FETCH responses (a UID command is in progress)
+    condstore: bool = False  # add MODSEQ to FETCH responses (RFC 7162 §3.2)
+    rev1: bool = True  # send RECENT (IMAP4rev1 only; RFC 9051 Appendix E)
+
+
+@dataclass(slots=True)
+class SelectedFolder:
+    """The view of one selected folder; build it with :meth:`from_snapshot`."""
+
+    folder_id: int
+    name: str
+    readonly: bool
+    uidvalidity: int
+    uidnext: int
+    highest_modseq: int
+    last_change_id: int
+    keywords: set[str]
+    uids: list[int] = field(default_factory=list)
+    meta: dict[int, MessageMeta] = field(default_factory=dict)
+    recent: set[int] = field(default_factory=set)
+    pending: set[int] = field(default_factory=set)  # expunged, not yet announced
+    told_exists: int = 0  # the EXISTS count the client knows
+    told_recent: int = 0
+
+    @classmethod
+    def from_snapshot(cls, snap: FolderSnapshot, *, readonly: bool) -> SelectedFolder:
+        """The view of a freshly opened folder."""
+        view = cls(
+            folder_id=snap.folder_id,
+            name=snap.name,
+            readonly=readonly,
+            uidvalidity=snap.uidvalidity,
+            uidnext=snap.uidnext,
+            highest_modseq=snap.highest_modseq,
+            last_change_id=snap.last_change_id,
+            keywords=set(snap.keywords),
+        )
+        for m in snap.messages:
+            view.uids.append(m.uid)
+            view.meta[m.uid] = m
+            if m.uid >= snap.recent_from:
+                view.recent.add(m.uid)
+        view.told_exists = len(view.uids)
+        view.told_recent = len(view.recent)
+        return view
+
+    # -- lookups ----------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        """The number of messages in the client's view (pending expunges included)."""
+        return len(self.uids)
+
+    @property
+    def largest_uid(self) -> int:
+        """The largest UID in the view, 0 when empty (``*`` in a UID set)."""
+        return self.uids[-1] if self.uids else 0
+
+    def seq_of(self, uid: int) -> int | None:
+        """The sequence number of a UID in the view, or None."""
+        i = bisect.bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def resolve(self, seqset: SeqSet, *, uid: bool) -> list[int] | None:
+        """The UIDs a set names, ascending; None when a sequence number is out of range.
+
+        RFC 9051 §6.4.8: UIDs that do not exist are ignored; sequence numbers above
+        the message count are an error (Dovecot answers BAD).
+        """
+        if uid:
+            largest = self.largest_uid
+            return [u for u in self.uids if seqset.contains(u, largest)]
+        count = self.exists
+        for low, high in seqset.ranges:
+            if max(low, high) > count:
+                return None
+        return [self.uids[n - 1] for n in seqset.resolve(count)]
+
+    def first_unseen(self) -> int | None:
+        """The sequence number of the first message without \\Seen (RFC 3501 UNSEEN)."""
+        for i, uid in enumerate(self.uids):
+            if not _has(self.meta[uid].flags, "\\Seen"):
+                return i + 1
+        return None
+
+    def flags_of(self, uid: int, *, rev1: bool = True) -> list[str]:
+        """A message's flags as the client sees them, \\Recent included (IMAP4rev1)."""
+        flags = sorted(self.meta[uid].flags, key=_flag_order)
+        if rev1 and uid in self.recent:
+            flags.append("\\Recent")
+        return flags
+
+    # -- changes ----------------------------------------------------------------------
+
+    def set_meta(self, updated: list[MessageMeta]) -> None:
+        """Record new flags and modseqs (of our own STORE) without telling anyone."""
+        for m in updated:
+            if m.uid in self.meta:
+                self.meta[m.uid] = m
+                self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+                self.highest_modseq = max(self.highest_modseq, m.modseq)
+
+    def remove(self, uids: list[int]) -> list[bytes]:
+        """Drop expunged messages now and return their ``EXPUNGE n`` lines."""
+        return self._mark(uids) + self.flush_expunges()
+
+    def _mark(self, uids: list[int]) -> list[bytes]:
+        self.pending.update(u for u in uids if u in self.meta)
+        return []
+
+    def flush_expunges(self) -> list[bytes]:
+        """Announce the pending expunges (RFC 9051 §7.5.1), ascending, renumbered."""
+        if not self.pending:
+            return []
+        lines: list[bytes] = []
+        gone = sorted(self.pending)
+        for removed, uid in enumerate(gone):
+            seq = self.seq_of(uid)
+            assert seq is not None  # pending UIDs are always in the view
+            lines.append(b"%d EXPUNGE" % (seq - removed))
+        keep = [u for u in self.uids if u not in self.pending]
+        for uid in gone:
+            del self.meta[uid]
+            self.recent.discard(uid)
+        self.uids = keep
+        self.pending.clear()
+        self.told_exists = len(self.uids)
+        return lines
+
+    def apply(self, delta: FolderDelta, opts: UpdateOptions) -> list[bytes]:
+        """Apply a change-feed delta; return the untagged lines (without ``* ``)."""
+        self._mark(delta.expunged)
+        lines = self.flush_expunges() if opts.allow_expunge else []
+        lines += self._add(delta, opts)
+        lines += self._flag_updates(delta.updated, opts)
+        self.uidnext = max(self.uidnext, delta.uidnext)
+        self.highest_modseq = max(self.highest_modseq, delta.highest_modseq)
+        self.last_change_id = max(self.last_change_id, delta.last_change_id)
+        return lines
+
+    def _add(self, delta: FolderDelta, opts: UpdateOptions) -> list[bytes]:
+        for m in delta.added:
+            if m.uid > self.largest_uid and m.uid not in self.pending:
+                self.uids.append(m.uid)
+                self.meta[m.uid] = m
+                self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+                if delta.recent_from is not None and m.uid >= delta.recent_from:
+                    self.recent.add(m.uid)
+        lines: list[bytes] = []
+        if self.exists != self.told_exists:
+            # RFC 9051 §7.4.1: EXISTS never decreases except through EXPUNGE.
+            lines.append(b"%d EXISTS" % self.exists)
+            self.told_exists = self.exists
+            if opts.rev1 and len(self.recent) != self.told_recent:
+                lines.append(b"%d RECENT" % len(self.recent))
+        self.told_recent = len(self.recent)
+        return lines
+
+    def _flag_updates(self, updated: list[MessageMeta], opts: UpdateOptions) -> list[bytes]:
+        lines: list[bytes] = []
+        for m in updated:
+            old = self.meta.get(m.uid)
+            if old is None or m.uid in self.pending:
+                continue
+            same_flags = _norm(old.flags) == _norm(m.flags)
+            if same_flags and (not opts.condstore or old.modseq >= m.modseq):
+                continue
+            if old.modseq > m.modseq:
+                continue  # an older state than the one we know (our own STORE)
+            self.meta[m.uid] = m
+            self.keywords.update(f for f in m.flags if not f.startswith("\\"))
+            lines.append(self.fetch_flags_line(m.uid, opts))
+        return lines
+
+    def fetch_flags_line(self, uid: int, opts: UpdateOptions) -> bytes:
+        """``n FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`` for one message."""
+        seq = self.seq_of(uid)
+        items = [b"FLAGS " + flag_list(self.flags_of(uid, rev1=opts.rev1))]
+        if opts.uid:
+            items.append(b"UID %d" % uid)
+        if opts.condstore:
+            items.append(b"MODSEQ (%d)" % self.meta[uid].modseq)
+        return b"%d FETCH (" % (seq or 0) + b" ".join(items) + b")"
+
+
+_SYSTEM_ORDER = {
+    "\\answered": 0,
+    "\\flagged": 1,
+    "\\deleted": 2,
+    "\\seen": 3,
+    "\\draft": 4,
+}
+
+
+def _flag_order(flag: str) -> tuple[int, str]:
+    # Dovecot lists system flags first, in this order, then keywords.
+    return (_SYSTEM_ORDER.get(flag.lower(), 5), flag.lower())
+
+
+def _norm(flags: frozenset[str]) -> frozenset[str]:
+    return frozenset(f.lower() for f in flags)
+
+
+def _has(flags: frozenset[str], flag: str) -> bool:
+    low = flag.lower()
+    return any(f.lower() == low for f in flags)
