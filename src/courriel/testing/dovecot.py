@@ -110,6 +110,7 @@ class DovecotImap:
         self._given_root = root
         self.root = root or Path()
         self._process: subprocess.Popen[bytes] | None = None
+        self._delivered = 0  # messages written by deliver_maildir (unique file names)
 
     @property
     def config_path(self) -> Path:
@@ -156,9 +157,12 @@ class DovecotImap:
             folder.mkdir(exist_ok=True)
             os.chown(folder, owner.pw_uid, owner.pw_gid)
         count = 0
-        for count, data in enumerate(messages, start=1):
-            # Maildir names only need to be unique: time, a counter and our pid.
-            path = inbox / "new" / f"{int(stamp)}.M{count}P{os.getpid()}.courriel-test"
+        for data in messages:
+            count += 1
+            # Maildir names only need to be unique: time, this instance's counter, our pid.
+            self._delivered += 1
+            name = f"{int(stamp)}.M{self._delivered}P{os.getpid()}.courriel-test"
+            path = inbox / "new" / name
             path.write_bytes(data)
             os.chown(path, owner.pw_uid, owner.pw_gid)
             os.utime(path, (stamp, stamp))
