@@ -296,7 +296,7 @@ async def test_mbsync_syncs_a_large_mailbox_both_ways(target: Target, tmp_path: 
 
     await run(argv)
     state = await asyncio.to_thread(_server_state, target)
-    expected = {n: set() for n in range(MBSYNC_COUNT) if not 150 <= n < 170}
+    expected: dict[int, set[str]] = {n: set() for n in range(MBSYNC_COUNT) if not 150 <= n < 170}
     for n in range(100):
         expected[n] = {"\\Seen"}
     for n in range(100, 150):
