@@ -354,7 +354,9 @@ def _head(cur: Cursor) -> tuple[str | None, str | None, bool]:
     if cur.lookahead(_TAG) == "":
         return None, None, False
     tag = cur.raw(_TAG, "Invalid tag")
-    if not cur.accept_sp() or not cur.lookahead(_VERB):
+    if not cur.accept_sp():
+        return (tag, None, False) if cur.at_end() else (None, None, False)
+    if not cur.lookahead(_VERB):
         return tag, None, False
     verb = cur.word(_VERB, "Invalid command")
     if verb != "UID":

@@ -100,6 +100,12 @@ class ImapParser:
         """Add received octets."""
         self._buf += data
 
+    @property
+    def buffered(self) -> int:
+        """Octets held: unparsed input, the current command's parts and literals."""
+        held = len(self._buf) - self._start + len(self._literal)
+        return held + self._line_total + self._literal_total
+
     def want_raw_line(self) -> None:
         """Return the next complete line as a :class:`RawLine`, then parse commands again."""
         self._raw = True

@@ -94,10 +94,11 @@ class _KeyReader:
         handler = self.table.get(word)
         if handler is not None:
             return handler(word)
-        self.cur.sp()
         if word in _ADDRESS_HEADERS:
+            self.cur.sp()
             return SearchKey(op="HEADER", field=word, text=self.cur.astring())
         if word in _DATES:
+            self.cur.sp()
             return SearchKey(op=word, day=self.cur.date())
         raise SyntaxProblem(f"Unknown search key {word[:40]}")
 
