@@ -15,6 +15,7 @@ Because flags are space-separated atoms, SQL finds a flag with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Literal
 
@@ -40,8 +41,9 @@ def canonical(flag: str) -> str:
     return _CANONICAL.get(flag.casefold(), flag)
 
 
+@functools.lru_cache(maxsize=1024)
 def decode_flags(stored: str) -> frozenset[str]:
-    """The flags of a stored ``messages.flags`` value."""
+    """The flags of a stored ``messages.flags`` value (cached: most messages share a few)."""
     return frozenset(stored.split()) if stored else frozenset()
 
 

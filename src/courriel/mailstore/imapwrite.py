@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courriel.mailstore.flags import apply_flags, encode_flags, has_flag
 from courriel.mailstore.imapcommon import (
     META_COLUMNS,
+    META_WIDTH,
     chunks,
     folder_by_id,
     folder_by_name,
@@ -85,7 +86,7 @@ async def store_flags(
             continue
         new = apply_flags(row.flags, mode, flags)
         if new == row.flags:
-            unchanged.append(meta_of(row))
+            unchanged.append(meta_of(row[:META_WIDTH]))
         else:
             todo.append((row, new))
     if not todo:
@@ -109,7 +110,10 @@ async def store_flags(
         uids=[int(row.uid) for row, _ in todo],
         modseq=modseq,
     )
-    updated = [meta_of(_Changed(row, flags=new, modseq=modseq)) for row, new in todo]
+    updated = [
+        meta_of((row.id, row.uid, new, modseq, row.size, row.internal_date, row.blob_key))
+        for row, new in todo
+    ]
     return StoreResult(
         updated=updated,
         unchanged=unchanged,
@@ -117,17 +121,6 @@ async def store_flags(
         highest_modseq=modseq,
         last_change_id=await last_change_id(conn, account_id),
     )
-
-
-class _Changed:
-    """A message row seen through its new flags and modseq (for :func:`meta_of`)."""
-
-    __slots__ = ("blob_key", "flags", "id", "internal_date", "modseq", "size", "uid")
-
-    def __init__(self, row: Any, *, flags: str, modseq: int) -> None:
-        self.id, self.uid, self.size = row.id, row.uid, row.size
-        self.internal_date, self.blob_key = row.internal_date, row.blob_key
-        self.flags, self.modseq = flags, modseq
 
 
 async def expunge_deleted(

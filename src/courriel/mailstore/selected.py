@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
 from courriel.mailstore.flags import SYSTEM_FLAGS
-from courriel.mailstore.imapcommon import META_COLUMNS, last_change_id, meta_of
+from courriel.mailstore.imapcommon import META_COLUMNS, META_WIDTH, last_change_id, meta_of
 from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages
@@ -64,7 +64,7 @@ async def read_snapshot(
         NotFound: no such folder.
     """
     query = (
-        select(*_FOLDER_COLUMNS, _last_change(account_id), *META_COLUMNS)
+        select(*META_COLUMNS, *_FOLDER_COLUMNS, _last_change(account_id))
         .select_from(folders.outerjoin(messages, messages.c.folder_id == folders.c.id))
         .where(folders.c.account_id == account_id, folders.c.name == name)
         .order_by(messages.c.uid)
@@ -73,7 +73,8 @@ async def read_snapshot(
     if not rows:
         raise NotFound(f"no folder named {name!r}")
     first = rows[0]
-    metas = [meta_of(row) for row in rows if row.id is not None]
+    # Positional unpacking: attribute access by name costs more over 10,000 rows.
+    metas = [meta_of(row[:META_WIDTH]) for row in rows if row[0] is not None]
     keywords = {f for m in metas for f in m.flags if f.casefold() not in _SYSTEM}
     snapshot = FolderSnapshot(
         folder_id=int(first.f_id),
@@ -117,11 +118,11 @@ async def read_delta(
     """
     query = (
         select(
+            *META_COLUMNS,
             *_FOLDER_COLUMNS,
             _last_change(account_id),
             changes.c.kind,
             changes.c.uid.label("c_uid"),
-            *META_COLUMNS,
         )
         .select_from(
             folders.outerjoin(
@@ -169,7 +170,7 @@ def _sort_changes(rows: Sequence[Any]) -> tuple[list[MessageMeta], list[MessageM
         uid = int(row.c_uid)
         kinds[row.kind].add(uid)
         if row.id is not None and uid not in current:
-            current[uid] = meta_of(row)
+            current[uid] = meta_of(row[:META_WIDTH])
     appended, gone = kinds["append"], kinds["expunge"]
     # A message appended and expunged again since the position is in neither list.
     added = [current[uid] for uid in sorted(appended - gone) if uid in current]

@@ -21,6 +21,10 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     """Add folders.recent_uid, accounts.last_uidvalidity, subscriptions, a changes index.
 
+    On SQLite the added columns are plain ``ALTER TABLE … ADD COLUMN`` (never a table
+    copy of ``accounts`` or ``folders``, whose drop would cascade); only ``changes``,
+    which nothing references, is copied to relax its NOT NULL.
+
     ``changes.folder_id`` becomes nullable: a row of kind ``"folders"`` (CREATE, DELETE,
     RENAME) names no folder, since the folder it was about may be gone.
     """
@@ -64,7 +68,8 @@ def downgrade() -> None:
     op.execute("DELETE FROM changes WHERE folder_id IS NULL")
     with op.batch_alter_table("changes") as batch:
         batch.alter_column("folder_id", existing_type=ID, nullable=False)
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("last_uidvalidity")
-    with op.batch_alter_table("folders") as batch:
-        batch.drop_column("recent_uid")
+    # Not batch mode: on SQLite a batch drop_column copies the table and drops the old
+    # one, and dropping accounts or folders with foreign keys on would cascade into
+    # every folder and message. SQLite 3.35+ drops a column in place.
+    op.drop_column("accounts", "last_uidvalidity")
+    op.drop_column("folders", "recent_uid")
