@@ -113,6 +113,11 @@ class DovecotImap:
         self._delivered = 0  # messages written by deliver_maildir (unique file names)
 
     @property
+    def pid(self) -> int:
+        """The master process id (its children share its session), or 0 when stopped."""
+        return self._process.pid if self._process is not None else 0
+
+    @property
     def config_path(self) -> Path:
         """The ``dovecot.conf`` given to ``dovecot -c``."""
         return self.root / "dovecot.conf"
