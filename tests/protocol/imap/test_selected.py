@@ -124,7 +124,7 @@ def test_own_store_is_not_echoed_but_others_are() -> None:
     assert v.apply(echo, ALLOW) == []
     other = delta(updated=[meta(2, "$Label", modseq=4)])
     cond = UpdateOptions(allow_expunge=True, uid=True, condstore=True)
-    assert v.apply(other, cond) == [b"2 FETCH (FLAGS ($Label) UID 2 MODSEQ (4))"]
+    assert v.apply(other, cond) == [b"2 FETCH (UID 2 FLAGS ($Label) MODSEQ (4))"]
     assert "$Label" in v.keywords
 
 

@@ -121,7 +121,9 @@ class SelectedFolder:
         """A message's flags as the client sees them, \\Recent included (IMAP4rev1)."""
         flags = sorted(self.meta[uid].flags, key=_flag_order)
         if rev1 and uid in self.recent:
-            flags.append("\\Recent")
+            # After the system flags, before the keywords, as Dovecot writes them.
+            at = sum(1 for f in flags if f.startswith("\\"))
+            flags.insert(at, "\\Recent")
         return flags
 
     # -- changes ----------------------------------------------------------------------
@@ -207,11 +209,10 @@ class SelectedFolder:
         return lines
 
     def fetch_flags_line(self, uid: int, opts: UpdateOptions) -> bytes:
-        """``n FETCH (FLAGS (...) [UID u] [MODSEQ (m)])`` for one message."""
+        """``n FETCH ([UID u] FLAGS (...) [MODSEQ (m)])`` for one message."""
         seq = self.seq_of(uid)
-        items = [b"FLAGS " + flag_list(self.flags_of(uid, rev1=opts.rev1))]
-        if opts.uid:
-            items.append(b"UID %d" % uid)
+        items = [b"UID %d" % uid] if opts.uid else []
+        items.append(b"FLAGS " + flag_list(self.flags_of(uid, rev1=opts.rev1)))
         if opts.condstore:
             items.append(b"MODSEQ (%d)" % self.meta[uid].modseq)
         return b"%d FETCH (" % (seq or 0) + b" ".join(items) + b")"

@@ -298,12 +298,19 @@ class ImapSession:
     def _bad_command(self, event: BadCommand) -> list[Action]:
         if event.tag is None:
             return [untagged(f"BAD {event.text}")]
+        text = event.text
+        if event.verb and event.code is None:
+            # Dovecot's wording; before login it names no command.
+            if self.state is ImapState.NOT_AUTHENTICATED and text == "Unknown command":
+                text = UNKNOWN_COMMAND
+            else:
+                text = f"Error in IMAP command {event.verb}: {text}"
         if event.code == "BADCHARSET":
             # RFC 9051 §6.4.4: NO [BADCHARSET] lists the charsets we support.
             return [no(event.tag, event.text, "BADCHARSET (UTF-8 US-ASCII)")]
         if event.code == "TOOBIG" and event.verb == "APPEND":
             return [no(event.tag, event.text, "TOOBIG")]
-        return [bad(event.tag, event.text, event.code)]
+        return [bad(event.tag, text, event.code)]
 
     async def _command(self, cmd: Command) -> list[Action]:
         from courriel.protocols.imap.commands import TABLE
