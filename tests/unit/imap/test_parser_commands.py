@@ -512,3 +512,17 @@ def test_every_search_key() -> None:
 )
 def test_search_errors(line: bytes, text: str) -> None:
     assert bad(line).text == text
+
+
+def test_repeated_commands_reuse_parsed_arguments_safely() -> None:
+    # The argument cache is keyed by verb, the rest of the line and the UTF-8 mode.
+    first = parse(b"a FETCH 1:5 (FLAGS BODY.PEEK[HEADER.FIELDS (From)])")
+    second = parse(b"b FETCH 1:5 (FLAGS BODY.PEEK[HEADER.FIELDS (From)])")
+    assert isinstance(first, Command) and isinstance(second, Command)
+    assert (first.tag, second.tag) == ("a", "b")
+    assert first.args == second.args
+    assert parse(b"c UID FETCH 1:5 (FLAGS BODY.PEEK[HEADER.FIELDS (From)])") == Command(
+        tag="c", name="FETCH", uid=True, args=first.args
+    )
+    assert args(b'a SELECT "&U,BTFw-"') == Select(mailbox="台北")
+    assert args(b'a SELECT "&U,BTFw-"', utf8=True) == Select(mailbox="&U,BTFw-")

@@ -21,6 +21,9 @@ __all__ = ["parse_fetch", "parse_store"]
 _NAME = re.compile(rb"[A-Za-z0-9.]+")
 _SECTION_WORD = re.compile(rb"[A-Za-z.]+")
 _STORE_ITEM = re.compile(rb"[+-]?[A-Za-z.]+")
+# A header-list of plain atoms, the usual case, read in one match (RFC 9051 §9 header-list).
+_FIELD_ATOM = rb"[^\x00-\x20\x7f-\xff(){%*\"\\]+"
+_ATOM_FIELDS = re.compile(rb"\((" + _FIELD_ATOM + rb"(?: " + _FIELD_ATOM + rb")*)\)")
 
 # RFC 9051 §6.4.5 fetch macros.
 _FAST = ("FLAGS", "INTERNALDATE", "RFC822.SIZE")
@@ -36,6 +39,8 @@ _PLAIN = frozenset(
         "MODSEQ", "RFC822", "RFC822.HEADER", "RFC822.TEXT",
     }
 )  # fmt: skip
+# FetchItem is frozen: the section-less ones are built once and shared.
+_PLAIN_ITEMS = {name: FetchItem(name=name) for name in _PLAIN}
 _MSGTEXT = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT"})
 _LBRACKET, _RBRACKET, _LT, _GT, _DOT, _LPAREN = 91, 93, 60, 62, 46, 40
 
@@ -65,7 +70,11 @@ def _section(cur: Cursor) -> Section:
     fields: tuple[str, ...] = ()
     if text.startswith("HEADER.FIELDS"):
         cur.sp()
-        fields = cur.parenthesised(lambda: cur.astring().upper())
+        simple = cur.consume(_ATOM_FIELDS)
+        if simple is not None:
+            fields = tuple(simple[1].decode("ascii").upper().split(" "))
+        else:
+            fields = cur.parenthesised(lambda: cur.astring().upper())
     cur.expect(_RBRACKET, "Invalid section")
     return Section(part=part, text=text, fields=fields)
 
@@ -94,9 +103,10 @@ def _partial(cur: Cursor) -> tuple[int, int] | None:
 def _fetch_att(cur: Cursor) -> FetchItem:
     name = cur.word(_NAME, "Invalid fetch attribute")
     if cur.peek() != _LBRACKET:
-        if name not in _PLAIN:
+        plain = _PLAIN_ITEMS.get(name)
+        if plain is None:
             raise SyntaxProblem(f"Unknown fetch attribute {name[:40]}")
-        return FetchItem(name=name)
+        return plain
     if name in ("BODY", "BODY.PEEK"):
         section = _section(cur)
         return FetchItem(
@@ -118,7 +128,7 @@ def _fetch_items(cur: Cursor) -> tuple[FetchItem, ...]:
     macro = _MACROS.get(cur.lookahead(_NAME))
     if macro is not None:
         cur.word(_NAME, "Invalid fetch attribute")
-        return tuple(FetchItem(name=n) for n in macro)
+        return tuple(_PLAIN_ITEMS[n] for n in macro)
     return (_fetch_att(cur),)
 
 

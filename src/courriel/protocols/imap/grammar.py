@@ -46,6 +46,18 @@ __all__ = ["command_head", "parse_command", "precheck"]
 # RFC 9051 §9: tag = 1*<any ASTRING-CHAR except "+">
 _TAG = re.compile(rb"[^\x00-\x20\x7f-\xff(){%*\"\\+]+")
 _VERB = re.compile(rb"[A-Za-z0-9-]+")
+_HEAD = re.compile(rb"([^\x00-\x20\x7f-\xff(){%*\"\\+]+) ([A-Za-z0-9-]+)")
+# Parsed arguments are immutable, so a repeated one-line command (the same FETCH from
+# many clients) reuses them. Credentials never enter the cache: only these verbs do.
+_CACHEABLE = frozenset(
+    {
+        "FETCH", "UID FETCH", "STORE", "UID STORE", "SEARCH", "UID SEARCH", "SELECT",
+        "EXAMINE", "STATUS", "LIST", "LSUB", "NOOP", "CHECK", "IDLE", "EXPUNGE",
+        "UID EXPUNGE", "COPY", "UID COPY", "MOVE", "UID MOVE", "CAPABILITY",
+    }
+)  # fmt: skip
+_CACHE_SIZE = 512
+_cache: dict[tuple[str, bytes, bool], Arguments] = {}
 # RFC 4959 §7 / RFC 9051 §9: base64 initial response, or "=" for an empty one.
 _BASE64 = re.compile(rb"=|(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _CODES = {BADCHARSET_TEXT: "BADCHARSET"}
@@ -351,19 +363,26 @@ _READERS: dict[str, Reader] = {
 
 def _head(cur: Cursor) -> tuple[str | None, str | None, bool]:
     """Read ``tag SP verb [SP subverb]``: the tag, the verb to show, and whether UID."""
-    if cur.lookahead(_TAG) == "":
-        return None, None, False
-    tag = cur.raw(_TAG, "Invalid tag")
-    if not cur.accept_sp():
-        return (tag, None, False) if cur.at_end() else (None, None, False)
-    if not cur.lookahead(_VERB):
-        return tag, None, False
-    verb = cur.word(_VERB, "Invalid command")
+    m = cur.consume(_HEAD)
+    if m is None:
+        return _bad_head(cur)
+    tag, verb = m[1].decode("ascii"), m[2].decode("ascii").upper()
     if verb != "UID":
         return tag, verb, False
     if not cur.accept_sp() or not cur.lookahead(_VERB):
         return tag, "UID", True
     return tag, "UID " + cur.word(_VERB, "Invalid command"), True
+
+
+def _bad_head(cur: Cursor) -> tuple[str | None, str | None, bool]:
+    """The head of a line without ``tag SP verb``: which of the two is missing."""
+    m = cur.consume(_TAG)
+    if m is None:
+        return None, None, False
+    # "tag" alone or "tag SP" + junk lacks a command; "tag" + junk is a bad tag.
+    if cur.at_end() or cur.accept_sp():
+        return m[0].decode("ascii"), None, False
+    return None, None, False
 
 
 def command_head(line: bytes) -> tuple[str | None, str | None]:
@@ -426,9 +445,20 @@ def parse_command(parts: list[bytes], literals: list[bytes], *, utf8: bool) -> C
     reader = _reader(verb, uid)
     if reader is None:
         return BadCommand(tag=tag, text="Unknown command", verb=verb)
+    name = verb[4:] if uid else verb
+    key = None
+    if len(parts) == 1 and verb in _CACHEABLE:
+        key = (verb, cur.rest_of_part(), utf8)
+        cached = _cache.get(key)
+        if cached is not None:
+            return Command(tag=tag, name=name, args=cached, uid=uid)
     try:
         args = reader(cur, uid)
         cur.expect_end()
     except SyntaxProblem as exc:
         return BadCommand(tag=tag, text=exc.public, code=_CODES.get(exc.public), verb=verb)
-    return Command(tag=tag, name=verb[4:] if uid else verb, args=args, uid=uid)
+    if key is not None:
+        if len(_cache) >= _CACHE_SIZE:
+            del _cache[next(iter(_cache))]  # the oldest entry
+        _cache[key] = args
+    return Command(tag=tag, name=name, args=args, uid=uid)

@@ -97,7 +97,8 @@ class Cursor:
 
     def peek(self) -> int:
         """The next octet, or -1 at the end of the command."""
-        return self._buf[self._pos] if self._pos < len(self._buf) else -1
+        pos, buf = self._pos, self._buf
+        return buf[pos] if pos < len(buf) else -1
 
     def at_end(self) -> bool:
         """True when the whole command has been read."""
@@ -110,14 +111,16 @@ class Cursor:
 
     def expect(self, octet: int, what: str) -> None:
         """Consume ``octet`` or fail with ``what`` (such as ``"Expected ("``)."""
-        if self.peek() != octet:
+        pos, buf = self._pos, self._buf
+        if pos >= len(buf) or buf[pos] != octet:
             raise SyntaxProblem("Missing argument" if self.at_end() else what)
-        self._pos += 1
+        self._pos = pos + 1
 
     def accept(self, octet: int) -> bool:
         """Consume ``octet`` if it is next; say whether it was."""
-        if self.peek() == octet:
-            self._pos += 1
+        pos, buf = self._pos, self._buf
+        if pos < len(buf) and buf[pos] == octet:
+            self._pos = pos + 1
             return True
         return False
 
@@ -128,6 +131,17 @@ class Cursor:
     def accept_sp(self) -> bool:
         """Consume a space if one is next."""
         return self.accept(_SP)
+
+    def consume(self, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
+        """Match ``pattern`` at the cursor and consume the match, if there is one."""
+        m = pattern.match(self._buf, self._pos)
+        if m is not None:
+            self._pos = m.end()
+        return m
+
+    def rest_of_part(self) -> bytes:
+        """The unread octets of the current part (the whole rest of a one-line command)."""
+        return self._buf[self._pos :]
 
     def lookahead(self, pattern: re.Pattern[bytes]) -> str:
         """The upper-cased match of ``pattern`` at the cursor, not consumed ("" if none)."""
@@ -141,7 +155,7 @@ class Cursor:
         if m is None:
             raise SyntaxProblem("Missing argument" if self.at_end() else what)
         self._pos = m.end()
-        return m.group()
+        return m[0]
 
     def atom(self, what: str = "Invalid atom") -> str:
         """An RFC 9051 ``atom`` (ASCII), as sent."""
@@ -286,8 +300,9 @@ class Cursor:
         if empty and self.accept(_RPAREN):
             return ()
         items = [item()]
-        while not self.accept(_RPAREN):
-            self.sp()
+        accept = self.accept
+        while not accept(_RPAREN):
+            self.expect(_SP, "Expected a space")
             items.append(item())
         return tuple(items)
 
