@@ -21,10 +21,13 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, literal
 
+from courriel.errors import InvalidInput
+
 __all__ = [
     "SYSTEM_FLAGS",
     "apply_flags",
     "canonical",
+    "check_flags",
     "decode_flags",
     "encode_flags",
     "has_flag",
@@ -34,6 +37,23 @@ __all__ = [
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _CANONICAL = {flag.casefold(): flag for flag in SYSTEM_FLAGS}
 _RECENT = "\\recent"
+# RFC 9051 §9: atom-specials, which no flag may contain (a flag is "\" atom, or an atom).
+_SPECIALS = frozenset('(){ %*"\\]')
+
+
+def check_flags(flags: Iterable[str]) -> list[str]:
+    """The flags as a list, after checking each is a flag (RFC 9051 §9 ``flag``).
+
+    Raises:
+        InvalidInput: an empty flag, or one with a space, control character, non-ASCII
+            character or other atom-special (a backslash only as the first character).
+    """
+    checked = list(flags)
+    for flag in checked:
+        atom = flag[1:] if flag.startswith("\\") else flag
+        if not atom or any(ch in _SPECIALS or not " " < ch < "\x7f" for ch in atom):
+            raise InvalidInput(f"not a valid flag: {flag!r}")
+    return checked
 
 
 def canonical(flag: str) -> str:

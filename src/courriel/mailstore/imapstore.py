@@ -25,6 +25,7 @@ from courriel.mailstore import folders as _folders
 from courriel.mailstore import imapwrite as _write
 from courriel.mailstore import selected as _selected
 from courriel.mailstore.changes import ChangeFeed
+from courriel.mailstore.flags import check_flags
 from courriel.mailstore.imapport import (
     AppendResult,
     CopyResult,
@@ -157,7 +158,12 @@ class SqlImapStore:
         *,
         unchanged_since: int | None = None,
     ) -> StoreResult:
-        """Add, remove or replace flags of these UIDs (missing UIDs are ignored)."""
+        """Add, remove or replace flags of these UIDs (missing UIDs are ignored).
+
+        Raises:
+            NotFound: the folder is gone. InvalidInput: a malformed flag.
+        """
+        flags = check_flags(flags)
         async with self._db.write() as conn:
             result = await _write.store_flags(
                 conn,
@@ -213,6 +219,7 @@ class SqlImapStore:
     ) -> AppendResult:
         """Store a new message (blob, then row). Raises NotFound, InvalidInput."""
         name = _folders.check_name(name)
+        flags = check_flags(flags)
         if internal_date is not None and internal_date.tzinfo is None:
             raise InvalidInput("the internal date has no time zone")
         ref = await self._blobs.put(message)
