@@ -27,6 +27,9 @@ from courriel.delivery.targets import ListenerKind
 from courriel.errors import ListenerError
 from courriel.mailstore.service import MailStore
 from courriel.outbound import Outbound
+from courriel.protocols.imap.cache import MessageCache
+from courriel.protocols.imap.server import ImapServer
+from courriel.protocols.imap.session import ImapSettings
 from courriel.protocols.pop3.server import Pop3Server
 from courriel.protocols.pop3.session import Pop3Settings
 from courriel.protocols.sasl import AuthThrottle
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 # Roles `courriel serve --roles` knows, and the listener keys each one opens.
 ROLES: dict[str, tuple[str, ...]] = {
     "smtp": ("smtp", "submission", "submissions"),
+    "imap": ("imap", "imaps"),
     "pop3": ("pop3", "pop3s"),
     "delivery": (),  # the outbound queue worker: no listener
 }
@@ -132,12 +136,13 @@ class Node:
     """The roles of ``courriel serve`` running on one event loop."""
 
     services: Services
-    roles: Sequence[str] = ("smtp", "pop3", "delivery")
+    roles: Sequence[str] = ("smtp", "imap", "pop3", "delivery")
     listeners: list[Listener] = field(default_factory=list)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     committer: GroupCommitter | None = None
     signers: SignerCache | None = None
     outbound: Outbound | None = None
+    imap_cache: MessageCache | None = None  # parsed messages, shared by the IMAP listeners
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -178,6 +183,8 @@ class Node:
     def _make_server(self, key_name: str, tls: ssl.SSLContext) -> tuple[_Server, str]:
         cfg = self.services.loaded.config
         store = self.services.mailstore
+        if key_name in ("imap", "imaps"):
+            return self._make_imap_server(key_name, tls)
         if key_name in ("pop3", "pop3s"):
             implicit = key_name == "pop3s"
             pop_settings = Pop3Settings(
@@ -208,6 +215,33 @@ class Node:
         )
         names = {"smtp": "SMTP (MX)", "submission": "Submission", "submissions": "Submissions"}
         return smtp, names[key_name]
+
+    def _make_imap_server(self, key_name: str, tls: ssl.SSLContext) -> tuple[_Server, str]:
+        cfg = self.services.loaded.config
+        store = self.services.mailstore
+        implicit = key_name == "imaps"
+        if self.imap_cache is None:
+            self.imap_cache = MessageCache(cfg.imap.cache_size)
+        settings = ImapSettings(
+            hostname=cfg.server.hostname,
+            tls_available=True,
+            tls_active=implicit,
+            idle_timeout=_seconds(cfg.imap.idle_timeout),
+            idle_keepalive=_seconds(cfg.imap.idle_keepalive),
+            max_connections=cfg.imap.max_connections,
+            max_line=cfg.imap.max_line,
+            append_limit=cfg.server.max_message_size,
+        )
+        server = ImapServer(
+            settings,
+            store,
+            store.imap,
+            self.throttle,
+            tls,
+            implicit_tls=implicit,
+            cache=self.imap_cache,
+        )
+        return server, "IMAPS" if implicit else "IMAP"
 
     def _start_outbound(self) -> None:
         self.outbound = Outbound(
