@@ -303,3 +303,18 @@ def test_utf8_mode_switches_mailbox_decoding() -> None:
     parser.utf8 = True
     parser.feed('b SELECT "Entwürfe&"\r\n'.encode())
     assert parser.next_event().args.mailbox == "Entwürfe&"  # type: ignore[union-attr]
+
+
+def test_utf8_mode_allows_utf8_atoms_for_names_only() -> None:
+    parser = ImapParser()
+    parser.feed("a SELECT Entwürfe\r\n".encode())
+    assert parser.next_event() == BadCommand(
+        tag="a", text="Unexpected extra arguments", verb="SELECT"
+    )
+    parser.utf8 = True
+    parser.feed("b SELECT Entwürfe\r\n".encode())
+    assert parser.next_event().args.mailbox == "Entwürfe"  # type: ignore[union-attr]
+    parser.feed(b"c SELECT \xff\r\n")
+    assert parser.next_event() == BadCommand(
+        tag="c", text="String is not valid UTF-8", verb="SELECT"
+    )

@@ -43,6 +43,10 @@ _ATOM = re.compile(rb"[^\x00-\x20\x7f-\xff(){%*\"\\\]]+")
 _ASTRING_ATOM = re.compile(rb"[^\x00-\x20\x7f-\xff(){%*\"\\]+")
 # list-char = ATOM-CHAR / list-wildcards / resp-specials (RFC 9051 §9 list-mailbox)
 _LIST_ATOM = re.compile(rb"[^\x00-\x20\x7f-\xff(){\"\\]+")
+# RFC 6855 §3: after ENABLE UTF8=ACCEPT, mailbox names and strings may be UTF-8; these
+# variants also take 8-bit octets in astring atoms (checked as UTF-8 when decoded).
+_ASTRING_ATOM_8 = re.compile(rb"[^\x00-\x20\x7f(){%*\"\\]+")
+_LIST_ATOM_8 = re.compile(rb"[^\x00-\x20\x7f(){\"\\]+")
 _DIGITS = re.compile(rb"[0-9]+")
 _LITERAL = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}")
 _QUOTED_STOP = re.compile(rb"[\"\\]")
@@ -235,11 +239,18 @@ class Cursor:
             return self.literal()[0]
         raise SyntaxProblem("Missing argument" if c < 0 else "Expected a string")
 
-    def astring_bytes(self, pattern: re.Pattern[bytes] = _ASTRING_ATOM) -> bytes:
-        """An ``astring`` (atom with ``]`` allowed, or string), as octets."""
+    def astring_bytes(self, *, wildcards: bool = False) -> bytes:
+        """An ``astring`` (atom with ``]`` allowed, or string), as octets.
+
+        With ``wildcards``, a LIST ``list-mailbox``: the atom may also hold ``%`` and ``*``.
+        """
         c = self.peek()
         if c in (_DQUOTE, _LBRACE):
             return self.string_bytes()
+        if wildcards:
+            pattern = _LIST_ATOM_8 if self.utf8 else _LIST_ATOM
+        else:
+            pattern = _ASTRING_ATOM_8 if self.utf8 else _ASTRING_ATOM
         return self._match(pattern, "Expected a string")
 
     def string(self) -> str:
@@ -264,7 +275,7 @@ class Cursor:
 
     def list_mailbox(self) -> str:
         """A LIST ``list-mailbox`` (wildcards allowed), decoded like a mailbox name."""
-        return self._decode_name(self.astring_bytes(_LIST_ATOM))
+        return self._decode_name(self.astring_bytes(wildcards=True))
 
     def _decode_name(self, raw: bytes) -> str:
         if b"\x00" in raw:
