@@ -193,14 +193,15 @@ class ImapSession:
             return []
         actions = await self.poll(self.update_options(None))
         self.rearm_idle()
-        return actions
+        return actions + ([self.idle_wait] if self.idle_wait is not None else [])
 
     def idle_keepalive(self) -> list[Action]:
         """IDLE: a quiet interval passed; Dovecot's keepalive line keeps NATs open."""
         if self.idle_tag is None:
             return []
         self.rearm_idle()
-        return [untagged("OK Still here")]
+        wait: list[Action] = [self.idle_wait] if self.idle_wait is not None else []
+        return [untagged("OK Still here"), *wait]
 
     def rearm_idle(self) -> None:
         if self.idle_tag is None or self.closed or self.principal is None:
