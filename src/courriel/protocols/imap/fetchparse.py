@@ -175,6 +175,31 @@ def parse_fetch(cur: Cursor, uid: bool) -> Fetch:
     return Fetch(seqset=seqset, items=items, changed_since=changed, vanished=vanished)
 
 
+def _unchanged_since(cur: Cursor) -> int:
+    """RFC 7162 §3.1.3 store-modifiers: ``(UNCHANGEDSINCE mod-sequence-valzer)``."""
+
+    def modifier() -> int:
+        if cur.upper_atom("Invalid store modifier") != "UNCHANGEDSINCE":
+            raise SyntaxProblem("Invalid store modifier")
+        cur.sp()
+        return cur.modseq(zero=True)
+
+    values = cur.parenthesised(modifier)
+    if len(values) != 1:
+        raise SyntaxProblem("Invalid store modifier")
+    return values[0]
+
+
+def _store_flags(cur: Cursor) -> tuple[str, ...]:
+    """``flag-list / (flag *(SP flag))`` (RFC 9051 §9 store-att-flags)."""
+    if cur.peek() == _LPAREN:
+        return cur.flag_list()
+    flags = [cur.flag()]
+    while cur.accept_sp():
+        flags.append(cur.flag())
+    return tuple(flags)
+
+
 def parse_store(cur: Cursor, uid: bool) -> Store:
     """``STORE SP sequence-set [SP store-modifiers] SP store-att-flags`` (RFC 7162 §3.1.3).
 
@@ -191,33 +216,16 @@ def parse_store(cur: Cursor, uid: bool) -> Store:
     cur.sp()
     unchanged: int | None = None
     if cur.peek() == _LPAREN:
-
-        def modifier() -> int:
-            if cur.upper_atom("Invalid store modifier") != "UNCHANGEDSINCE":
-                raise SyntaxProblem("Invalid store modifier")
-            cur.sp()
-            return cur.modseq(zero=True)
-
-        values = cur.parenthesised(modifier)
-        if len(values) != 1:
-            raise SyntaxProblem("Invalid store modifier")
-        unchanged = values[0]
+        unchanged = _unchanged_since(cur)
         cur.sp()
     item = cur.word(_STORE_ITEM, "Invalid store attribute")
-    mode = item[0] if item[0] in "+-" else ""
     if item.lstrip("+-") not in ("FLAGS", "FLAGS.SILENT"):
         raise SyntaxProblem("Invalid store attribute")
     cur.sp()
-    if cur.peek() == _LPAREN:
-        flags = cur.flag_list()
-    else:
-        flags = (cur.flag(),)
-        while cur.accept_sp():
-            flags += (cur.flag(),)
     return Store(
         seqset=seqset,
-        mode="+" if mode == "+" else "-" if mode == "-" else "",
+        mode="+" if item[0] == "+" else "-" if item[0] == "-" else "",
         silent=item.endswith(".SILENT"),
-        flags=flags,
+        flags=_store_flags(cur),
         unchanged_since=unchanged,
     )
