@@ -165,7 +165,9 @@ class ImapParser:
                 return BadCommand(tag=None, text=_TOO_LONG, code="TOOBIG")
             return RawLine(text=line.decode("utf-8", "replace"))
         self._line_total += len(line)
-        marker = _MARKER.search(line, max(0, len(line) - _MARKER_TAIL))
+        marker = None
+        if line.endswith(b"}"):
+            marker = _MARKER.search(line, max(0, len(line) - _MARKER_TAIL))
         if self._line_total > self.max_line:
             bad = self._bad_here(_TOO_LONG, line)
             return self._refuse(bad, marker)
