@@ -201,7 +201,9 @@ class ImapStorePort(Protocol):
 
     # -- a selected folder -----------------------------------------------------------
 
-    async def open_folder(self, principal: Principal, name: str, *, readonly: bool) -> FolderSnapshot:
+    async def open_folder(
+        self, principal: Principal, name: str, *, readonly: bool
+    ) -> FolderSnapshot:
         """Snapshot a folder for SELECT (claiming \\Recent) or EXAMINE. Raises NotFound."""
 
     async def changes_since(
