@@ -33,7 +33,9 @@ async def test_login_select_fetch_logout(
     out = await asyncio.to_thread(client)
     assert "LOGINDISABLED" in out["before"]  # type: ignore[operator]
     assert "STARTTLS" in out["before"]  # type: ignore[operator]
-    status, [text] = out["login"]  # type: ignore[misc]
+    login = out["login"]
+    assert isinstance(login, tuple)
+    status, [text] = login
     assert status == "OK"
     assert text.startswith(b"[CAPABILITY IMAP4rev1 IMAP4rev2 ") and text.endswith(b"] Logged in")
     assert b" AUTH=PLAIN" not in text and b" CONDSTORE " in text
