@@ -44,17 +44,33 @@ _SET_FLAGS = (
     .values(flags=bindparam("b_flags"), modseq=bindparam("b_modseq"))
 )
 
+# A UID set is dense when it names at least one in _DENSE of the UIDs of its range.
+_DENSE = 4
+
 
 async def _rows(
     conn: AsyncConnection, folder_id: int, uids: Sequence[int], *columns: Any
 ) -> list[Any]:
-    """The rows of ``uids`` in the folder (missing UIDs skipped), ascending UID."""
-    found: list[Any] = []
-    for part in chunks(sorted(set(uids))):
-        query = select(*columns).where(messages.c.folder_id == folder_id, messages.c.uid.in_(part))
-        found.extend((await conn.execute(query)).all())
-    found.sort(key=lambda row: int(row.uid))
-    return found
+    """The rows of ``uids`` in the folder (missing UIDs skipped), ascending UID.
+
+    A dense set (``1:*`` from a client is the common case) is one range query, filtered
+    here; a sparse one is IN lists of :data:`CHUNK` UIDs.
+    """
+    wanted = sorted(set(uids))
+    if not wanted:
+        return []
+    in_folder = messages.c.folder_id == folder_id
+    if len(wanted) * _DENSE >= wanted[-1] - wanted[0] + 1:
+        query = select(*columns).where(in_folder, messages.c.uid.between(wanted[0], wanted[-1]))
+        keep = set(wanted)
+        rows = [row for row in (await conn.execute(query)).all() if int(row.uid) in keep]
+    else:
+        rows = []
+        for part in chunks(wanted):
+            query = select(*columns).where(in_folder, messages.c.uid.in_(part))
+            rows.extend((await conn.execute(query)).all())
+    rows.sort(key=lambda row: int(row.uid))
+    return rows
 
 
 async def store_flags(

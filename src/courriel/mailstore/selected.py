@@ -75,7 +75,12 @@ async def read_snapshot(
     first = rows[0]
     # Positional unpacking: attribute access by name costs more over 10,000 rows.
     metas = [meta_of(row[:META_WIDTH]) for row in rows if row[0] is not None]
-    keywords = {f for m in metas for f in m.flags if f.casefold() not in _SYSTEM}
+    # Keywords compare case-insensitively (RFC 9051 §2.3.2): one spelling each.
+    keywords: dict[str, str] = {}
+    for flags in {m.flags for m in metas}:
+        for flag in flags:
+            if flag.casefold() not in _SYSTEM:
+                keywords.setdefault(flag.casefold(), flag)
     snapshot = FolderSnapshot(
         folder_id=int(first.f_id),
         name=first.f_name,
@@ -84,7 +89,7 @@ async def read_snapshot(
         highest_modseq=int(first.f_modseq),
         messages=metas,
         recent_from=int(first.f_uidnext),
-        keywords=frozenset(keywords),
+        keywords=frozenset(keywords.values()),
         last_change_id=int(first.f_last or 0),
     )
     return snapshot, int(first.f_recent)

@@ -397,7 +397,11 @@ async def test_append_then_read_is_octet_exact(mailstore: MailStore) -> None:
     snap = await mailstore.imap.open_folder(alice, "Drafts", readonly=True)
     assert snap.uidvalidity == done.uidvalidity
     meta = snap.messages[0]
-    assert (meta.uid, meta.size, meta.flags) == (done.uid, len(message), {"\\Draft", "$x"})
+    assert (meta.uid, meta.size, meta.flags) == (
+        done.uid,
+        len(message),
+        frozenset({"\\Draft", "$x"}),
+    )
     assert meta.internal_date == when
     assert await mailstore.imap.read_message(alice, meta.message_id) == message
     with pytest.raises(NotFound):
@@ -453,3 +457,38 @@ async def test_delete_folder_frees_unreferenced_blobs(mailstore: MailStore) -> N
     await mailstore.imap.delete_folder(alice, "tmp")
     with pytest.raises(BlobMissing):
         await mailstore.blobs.get(key)
+
+
+async def test_expunge_frees_a_body_only_when_no_copy_remains(mailstore: MailStore) -> None:
+    alice = await _setup(mailstore)
+    body = b"Subject: shared\r\n\r\nshared\r\n"
+    await mailstore.imap.append(alice, "INBOX", body, flags=["\\Deleted"], internal_date=None)
+    snap = await mailstore.imap.open_folder(alice, "INBOX", readonly=False)
+    key = snap.messages[0].blob_key
+    await mailstore.imap.copy(alice, snap.folder_id, [1], "Archive", move=False)
+    assert await mailstore.imap.expunge(alice, snap.folder_id) == [1]
+    assert await mailstore.blobs.get(key) == body  # the copy in Archive still uses it
+    archive = await mailstore.imap.open_folder(alice, "Archive", readonly=False)
+    assert archive.messages[0].flags == {"\\Deleted"}  # COPY keeps flags
+    assert await mailstore.imap.expunge(alice, archive.folder_id) == [1]
+    with pytest.raises(BlobMissing):
+        await mailstore.blobs.get(key)
+
+
+async def test_deleted_folder_is_gone_for_its_sessions(mailstore: MailStore) -> None:
+    alice = await _setup(mailstore)
+    await mailstore.imap.create_folder(alice, "tmp")
+    snap = await mailstore.imap.open_folder(alice, "tmp", readonly=False)
+    latest = await mailstore.latest_change_id(alice.account_id)
+    await mailstore.imap.delete_folder(alice, "tmp")
+    # The delete is a change of the account, so IDLE wakes up and learns the news.
+    assert await mailstore.latest_change_id(alice.account_id) > latest
+    delta = await mailstore.imap.changes_since(
+        alice, snap.folder_id, snap.last_change_id, claim_recent=True
+    )
+    assert delta.gone
+    assert delta.last_change_id > latest
+    with pytest.raises(NotFound):
+        await mailstore.imap.expunge(alice, snap.folder_id)
+    with pytest.raises(NotFound):
+        await mailstore.imap.copy(alice, snap.folder_id, [1], "INBOX", move=True)

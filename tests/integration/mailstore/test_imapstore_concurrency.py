@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Literal
 
 import pytest
 from sqlalchemy import text
@@ -22,6 +23,7 @@ from courriel.mailstore.types import Principal
 from courriel.storage.models import utcnow
 
 ROUNDS = 16
+MODES: list[Literal["+", "-"]] = ["+", "-"]
 
 
 async def _deliver(store: MailStore, principal: Principal, n: int) -> None:
@@ -54,7 +56,7 @@ async def _writer(store: MailStore, alice: Principal, folder_id: int, seed: int)
         elif action == "flag":
             uids = [rng.randrange(1, 40) for _ in range(5)]
             flag = rng.choice(["\\Seen", "\\Deleted", "$Label"])
-            await store.imap.store_flags(alice, folder_id, uids, rng.choice("+-"), [flag])
+            await store.imap.store_flags(alice, folder_id, uids, rng.choice(MODES), [flag])
         elif action == "expunge":
             await store.imap.expunge(alice, folder_id)
         elif action == "move":
