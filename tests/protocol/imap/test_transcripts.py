@@ -498,3 +498,37 @@ async def test_rfc2971_id_rfc5161_enable_and_any_state(make_session: SessionFact
         E: Close
         """,
     )
+
+
+async def test_rfc7889_appendlimit_toobig(make_session: SessionFactory) -> None:
+    await run_transcript(
+        make_session(append_limit=1024),
+        LOGIN
+        + """
+        C: p1 APPEND INBOX {2000}
+        S: p1 NO [TOOBIG] {*}
+        C: p2 NOOP
+        S: p2 OK NOOP completed
+        """,
+    )
+
+
+async def test_bad_syntax_and_wrong_state_answers(make_session: SessionFactory) -> None:
+    await run_transcript(
+        make_session(),
+        """
+        C: a1 SELECT INBOX
+        S: a1 BAD SELECT is not allowed before login.
+        C: * NOOP
+        S: * BAD {*}
+        """
+        + LOGIN
+        + """
+        C: a2 FETCH 1 FLAGS
+        S: a2 BAD No mailbox selected
+        C: a3 STARTTLS
+        S: a3 BAD STARTTLS is not allowed in the authenticated state.
+        C: a4 SELECT
+        S: a4 BAD Error in IMAP command SELECT: {*}
+        """,
+    )

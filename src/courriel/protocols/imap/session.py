@@ -323,7 +323,7 @@ class ImapSession:
             return [bad(cmd.tag, f"Error in IMAP command {cmd.name}: Unknown command")]
         handler, states = entry
         if self.state not in states:
-            return [bad(cmd.tag, self._wrong_state(cmd.name))]
+            return [bad(cmd.tag, self._wrong_state(cmd.name, states))]
         try:
             actions = await handler(self, cmd)
             if self.state is ImapState.SELECTED and cmd.name not in _NO_POLL:
@@ -346,11 +346,11 @@ class ImapSession:
             return actions[:at] + updates
         return actions[:at] + updates + actions[at:]
 
-    def _wrong_state(self, name: str) -> str:
+    def _wrong_state(self, name: str, states: frozenset[ImapState]) -> str:
         if self.state is ImapState.NOT_AUTHENTICATED:
             return f"{name} is not allowed before login."
-        if self.state is ImapState.AUTHENTICATED and name not in {"LOGIN", "AUTHENTICATE"}:
-            return "No mailbox selected"
+        if ImapState.SELECTED in states:
+            return "No mailbox selected"  # Dovecot's wording
         if name in {"LOGIN", "AUTHENTICATE"}:
             return "Already logged in."
         return f"{name} is not allowed in the {self.state.value} state."
