@@ -11,7 +11,8 @@ Invariants:
   UIDVALIDITY, same UIDs), so a session that had the old folder selected sees it gone.
 - Subscriptions (RFC 9051 §6.3.7): an existing folder's is ``folders.subscribed``; a
   subscribed name without a folder (deleted or renamed away) is a ``subscriptions`` row.
-  A name is in one of the two places only, and LSUB lists both.
+  A name is in one of the two places only, and LSUB lists both. RENAME subscribes the
+  new names of subscribed folders and keeps the old names subscribed.
 - Every CREATE, DELETE and RENAME writes one ``changes`` row of kind ``"folders"``.
 """
 
@@ -162,7 +163,10 @@ async def _existing(conn: AsyncConnection, account_id: int, names: list[str]) ->
 async def _insert_folders(
     conn: AsyncConnection, account_id: int, rows: list[dict[str, Any]]
 ) -> dict[str, int]:
-    """Insert folder rows (name plus optional counters); return their ids by name."""
+    """Insert folder rows (name plus optional counters); return their ids by name.
+
+    A row is subscribed when it says so or when its name was subscribed without a folder.
+    """
     if not rows:
         return {}
     first = await _allocate_uidvalidity(conn, account_id, len(rows))
@@ -176,7 +180,7 @@ async def _insert_folders(
             "recent_uid": 1,
             **row,
             "uidvalidity": first + index,
-            "subscribed": row["name"] in subscribed,
+            "subscribed": bool(row.get("subscribed")) or row["name"] in subscribed,
         }
         for index, row in enumerate(rows)
     ]
@@ -246,7 +250,7 @@ async def delete_folder(conn: AsyncConnection, account_id: int, name: str) -> li
     )
     await _remember_uidvalidity(conn, account_id)
     if row.subscribed:
-        # RFC 9051 §6.3.9: a subscription outlives its folder.
+        # RFC 9051 §6.3.7: a subscription outlives its folder.
         await conn.execute(insert(subscriptions).values(account_id=account_id, name=name))
     # messages and changes rows of the folder go with it (ON DELETE CASCADE).
     await conn.execute(delete(folders).where(folders.c.id == row.id))
@@ -282,6 +286,7 @@ def _copied(row: Row[Any], name: str) -> dict[str, Any]:
     """A folder row under a new name with the counters of ``row`` (UIDs stay valid)."""
     return {
         "name": name,
+        "subscribed": row.subscribed,
         "special_use": row.special_use,
         "uidnext": row.uidnext,
         "highest_modseq": row.highest_modseq,
@@ -295,7 +300,7 @@ async def _rename_inbox(conn: AsyncConnection, account_id: int, inbox: Row[Any],
     if await _existing(conn, account_id, [new]):
         raise AlreadyExists(f"folder {new!r} exists already")
     rows = [*await _new_parents(conn, account_id, new), _copied(inbox, new)]
-    rows[-1]["special_use"] = None
+    rows[-1].update(special_use=None, subscribed=False)
     ids = await _insert_folders(conn, account_id, rows)
     uids = list(await conn.scalars(select(messages.c.uid).where(messages.c.folder_id == inbox.id)))
     if not uids:
@@ -341,7 +346,8 @@ async def _rename_tree(conn: AsyncConnection, account_id: int, old: str, new: st
         )
     orphans = [{"account_id": account_id, "name": r.name} for r in tree if r.subscribed]
     if orphans:
-        # The old names stay subscribed (RFC 9051 §6.3.9), now without a folder.
+        # The subscriptions follow the folders, and the old names stay subscribed too:
+        # RFC 9051 §6.3.7 lets no server drop a subscription on its own.
         await conn.execute(insert(subscriptions), orphans)
     await conn.execute(delete(folders).where(folders.c.id.in_([row.id for row in tree])))
 
