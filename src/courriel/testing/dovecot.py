@@ -6,7 +6,7 @@ its own written into one folder, which also holds its ``base_dir`` (sockets, pid
 on 127.0.0.1 only, on free high ports: IMAP (143's role) always, IMAPS (993's role) when a
 certificate is given. Its mailboxes look like courriel's accounts: the INBOX namespace with
 ``/`` as separator and the folders Sent, Drafts, Junk, Trash and Archive created on login
-with their RFC 6154 SPECIAL-USE attributes (the same list as
+with their RFC 6154 SPECIAL-USE attributes, all subscribed with INBOX (the same list as
 :data:`courriel.mailstore.types.SPECIAL_FOLDERS`).
 
 Invariants:
@@ -213,11 +213,12 @@ class DovecotImap:
         return "\n".join([*parts, self.extra_config, ""])
 
     def _namespace(self) -> str:
-        # RFC 6154 §2: the special-use folders, auto-created like courriel's accounts.
+        # RFC 6154 §2: the special-use folders, created and subscribed like courriel's.
         boxes = "".join(
-            f"  mailbox {name} {{\n    auto = create\n    special_use = {role}\n  }}\n"
+            f"  mailbox {name} {{\n    auto = subscribe\n"
+            + (f"    special_use = {role}\n" if role else "")
+            + "  }\n"
             for name, role in SPECIAL_FOLDERS
-            if role
         )
         return f"namespace inbox {{\n  inbox = yes\n  separator = /\n  prefix =\n{boxes}}}"
 
