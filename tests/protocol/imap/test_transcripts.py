@@ -441,6 +441,15 @@ async def test_rfc9051_s6_3_9_list_patterns_and_extensions(make_session: Session
         C: l8 LIST "" "Dr%"
         S: * LIST (\\HasNoChildren \\Drafts) "/" Drafts
         S: l8 OK List completed
+        C: l8b CREATE Lists/Inner
+        S: l8b OK Create completed
+        C: l8c SUBSCRIBE Lists/Inner
+        S: l8c OK Subscribe completed
+        C: l8d LIST (SUBSCRIBED RECURSIVEMATCH) "" L%
+        S: * LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))
+        S: l8d OK List completed
+        C: l8e LIST (RECURSIVEMATCH) "" *
+        S: l8e BAD Error in IMAP command LIST: {*}
         C: l9 NAMESPACE
         S: * NAMESPACE (("" "/")) NIL NIL
         S: l9 OK Namespace completed

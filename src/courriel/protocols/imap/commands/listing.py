@@ -82,6 +82,11 @@ async def cmd_namespace(s: ImapSession, cmd: Command) -> list[Action]:
     return [untagged('NAMESPACE (("" "/")) NIL NIL'), ok(cmd.tag, "Namespace completed")]
 
 
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(SEPARATOR)
+    return [SEPARATOR.join(parts[:i]) for i in range(1, len(parts))]
+
+
 def _has_children(name: str, names: set[str]) -> bool:
     prefix = name + SEPARATOR
     return any(n.startswith(prefix) for n in names)
@@ -132,6 +137,9 @@ async def cmd_list(s: ImapSession, cmd: Command) -> list[Action]:
 
 def _candidates(args: List, folders: dict[str, FolderInfo], subscribed: set[str]) -> list[str]:
     names = set(subscribed) if args.lsub or "SUBSCRIBED" in args.selection else set(folders)
+    if "RECURSIVEMATCH" in args.selection:
+        # RFC 5258 §3.5: parents of subscribed names match too (with CHILDINFO).
+        names |= {a for n in subscribed for a in _ancestors(n)}
     if "SPECIAL-USE" in args.selection:
         names = {n for n in names if n in folders and folders[n].special_use}
     # Dovecot lists INBOX first, then the rest by name.
@@ -158,8 +166,10 @@ async def _list_lines(
         else:
             attrs = _attributes(info, name, all_names, name in subscribed, args)
         wire = mailbox(name, utf8=s.utf8)
-        lines.append(verb + b" (" + " ".join(attrs).encode() + b') "' + _SEP + b'" ' + wire)
-        lines[-1] = b"* " + lines[-1] + b"\r\n"
+        line = b"* " + verb + b" (" + " ".join(attrs).encode() + b') "' + _SEP + b'" ' + wire
+        if "RECURSIVEMATCH" in args.selection and _has_children(name, subscribed):
+            line += b' ("CHILDINFO" ("SUBSCRIBED"))'
+        lines.append(line + b"\r\n")
         if "STATUS" in args.returns and info is not None:
             try:
                 st = await s.store.folder_status(s.require_principal(), name)
