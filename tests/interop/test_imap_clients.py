@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,24 +144,33 @@ async def _courriel_target(data_dir: Path, db_url: str) -> AsyncIterator[Target]
 
 
 @pytest.fixture(params=["dovecot", "courriel-sqlite", "courriel-pg"])
-async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
-    """Dovecot, or a courriel node on a fresh database of either engine."""
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """ "dovecot", or the URL of a fresh database for a courriel node (either engine).
+
+    Synchronous: the database templates are made with their own event loop.
+    """
     if request.param == "dovecot":
-        async for item in _dovecot_target(tmp_path):
-            yield item
-        return
-    if request.param == "courriel-sqlite":
+        yield "dovecot"
+    elif request.param == "courriel-sqlite":
         sqlite: SqliteTemplate = request.getfixturevalue("sqlite_template")
-        async for item in _courriel_target(tmp_path / "data", sqlite.new_database(tmp_path)):
-            yield item
-        return
-    pg: PostgresTemplate = request.getfixturevalue("postgres_template")
-    url, name = pg.new_database()
-    try:
-        async for item in _courriel_target(tmp_path / "data", url):
-            yield item
-    finally:
+        yield sqlite.new_database(tmp_path)
+    else:
+        pg: PostgresTemplate = request.getfixturevalue("postgres_template")
+        url, name = pg.new_database()
+        yield url
         pg.drop(name)
+
+
+@pytest.fixture
+async def target(server: str, tmp_path: Path) -> AsyncIterator[Target]:
+    """The server under test, started, with USER's empty account."""
+    targets = (
+        _dovecot_target(tmp_path)
+        if server == "dovecot"
+        else _courriel_target(tmp_path / "data", server)
+    )
+    async for item in targets:
+        yield item
 
 
 async def run(argv: Sequence[str], *, env: dict[str, str] | None = None) -> str:
