@@ -541,3 +541,37 @@ async def test_bad_syntax_and_wrong_state_answers(make_session: SessionFactory) 
         S: a4 BAD Error in IMAP command SELECT: {*}
         """,
     )
+
+
+async def test_rfc3516_unknown_cte_and_examine_never_sets_seen(
+    make_session: SessionFactory,
+) -> None:
+    await run_transcript(
+        make_session(),
+        LOGIN
+        + """
+        C: p1 APPEND Archive {66+}
+        C: MIME-Version: 1.0
+        C: Content-Transfer-Encoding: x-uuencode
+        C:
+        C: body
+        C:
+        S: p1 OK [APPENDUID {*} 1] Append completed
+        C: p2 EXAMINE Archive
+        S: * FLAGS {*}
+        S: * OK [PERMANENTFLAGS ()] Read-only mailbox.
+        S: * 1 EXISTS
+        S: * 0 RECENT
+        S: * OK [UNSEEN 1] First unseen.
+        S: * OK [UIDVALIDITY {*}] UIDs valid
+        S: * OK [UIDNEXT 2] Predicted next UID
+        S: p2 OK [READ-ONLY] Examine completed
+        C: p3 FETCH 1 BINARY[1]
+        S: p3 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding.
+        C: p4 FETCH 1 (BODY[TEXT] FLAGS)
+        S: * 1 FETCH (FLAGS () BODY[TEXT] {6}
+        S: body
+        S: )
+        S: p4 OK Fetch completed
+        """,
+    )
