@@ -187,7 +187,7 @@ async def test_rfc9051_s6_4_5_fetch_items(make_session: SessionFactory) -> None:
         + SELECT
         + """
         C: f1 FETCH 1 (UID RFC822.SIZE FLAGS)
-        S: * 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 236)
+        S: * 1 FETCH (UID 1 RFC822.SIZE 236 FLAGS (\\Recent))
         S: f1 OK Fetch completed
         C: f2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)
         S: * 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {16}
@@ -569,9 +569,9 @@ async def test_rfc3516_unknown_cte_and_examine_never_sets_seen(
         C: p3 FETCH 1 BINARY[1]
         S: p3 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding.
         C: p4 FETCH 1 (BODY[TEXT] FLAGS)
-        S: * 1 FETCH (FLAGS () BODY[TEXT] {6}
+        S: * 1 FETCH (BODY[TEXT] {6}
         S: body
-        S: )
+        S:  FLAGS ())
         S: p4 OK Fetch completed
         """,
     )

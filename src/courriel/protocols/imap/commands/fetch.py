@@ -190,16 +190,26 @@ async def _response(
 ) -> bytes:
     meta = view.meta[uid]
     msg = await s.message(meta) if needs else None
-    items: list[bytes] = []
     names = {i.name for i in args.items}
-    if uid_first or "UID" in names:
+    items: list[bytes] = []
+    # Dovecot's order: UID first for UID FETCH, implied FLAGS next, then the items
+    # as requested; MODSEQ last when CONDSTORE adds it unasked (RFC 7162 §3.2).
+    if uid_first:
         items.append(b"UID %d" % uid)
-    if "FLAGS" in names or seeing:
-        items.append(b"FLAGS " + flag_list(view.flags_of(uid, rev1=not s.enabled.rev2)))
-    if s.enabled.condstore or "MODSEQ" in names:
-        items.append(b"MODSEQ (%d)" % meta.modseq)
+    flags = b"FLAGS " + flag_list(view.flags_of(uid, rev1=not s.enabled.rev2))
+    if seeing and "FLAGS" not in names:
+        items.append(flags)
     for item in args.items:
-        if item.name not in ("UID", "FLAGS", "MODSEQ"):
+        if item.name == "UID":
+            if not uid_first:
+                items.append(b"UID %d" % uid)
+        elif item.name == "FLAGS":
+            items.append(flags)
+        elif item.name == "MODSEQ":
+            items.append(b"MODSEQ (%d)" % meta.modseq)
+        else:
             items.append(_item(item, meta, msg))
+    if s.enabled.condstore and "MODSEQ" not in names:
+        items.append(b"MODSEQ (%d)" % meta.modseq)
     seq = view.seq_of(uid)
     return b"* %d FETCH (" % (seq or 0) + b" ".join(items) + b")\r\n"
