@@ -155,10 +155,10 @@ class Lexer:
         return "".join(out)
 
     def token(self, stops: frozenset[str] = _TSPECIALS) -> str:
-        """Read characters up to one in ``stops`` (or a control character)."""
+        """Read characters up to one in ``stops``."""
         start = self.pos
         text = self.text
-        while self.pos < len(text) and text[self.pos] not in stops and text[self.pos] >= " ":
+        while self.pos < len(text) and text[self.pos] not in stops:
             self.pos += 1
         return text[start : self.pos]
 
