@@ -90,7 +90,17 @@ class AlreadyExists(CourrielError):
 
 
 class InvalidInput(CourrielError):
-    """A value given by an operator or a client is malformed."""
+    """A value given by an operator or a client is malformed.
+
+    Attributes:
+        field: the offending field as a JSON-pointer-like path (``"email"``,
+            ``"conditions/0/days"``, ``"line 12: phone"``), or None when not about one field;
+            the web edge names it in the RFC 9457 problem document.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AddressError(InvalidInput):
