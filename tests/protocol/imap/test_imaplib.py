@@ -33,6 +33,7 @@ async def test_imaps_authenticate_plain_and_mailbox_commands(
         imap = imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=client_tls, timeout=10)
         out: dict[str, object] = {"caps": imap.capabilities}
         out["auth"] = imap.authenticate("PLAIN", lambda _: f"\0{ALICE}\0{PASSWORD}".encode())
+        out["enable"] = imap.enable("CONDSTORE")
         out["create"] = imap.create("Work/Reports")
         out["rename"] = imap.rename("Work/Reports", "Work/Archive")
         out["subscribe"] = imap.subscribe("Work/Archive")
@@ -50,6 +51,7 @@ async def test_imaps_authenticate_plain_and_mailbox_commands(
     assert "AUTH=PLAIN" in out["caps"]  # type: ignore[operator]
     assert "LOGINDISABLED" not in out["caps"]  # type: ignore[operator]
     assert out["auth"][0] == "OK"  # type: ignore[index]
+    assert out["enable"] == ("OK", [b"Enabled"])
     for key in ("create", "rename", "subscribe", "unsubscribe", "delete"):
         assert out[key] == ("OK", [f"{key.title()} completed".encode()]), key
     assert out["lsub"] == ("OK", [b'() "/" Work/Archive'])
@@ -82,6 +84,10 @@ async def test_message_commands_over_starttls(
         out["copy"] = imap.copy("2", "Archive")
         out["move"] = imap.uid("MOVE", "3", "Trash")
         out["check"] = imap.check()
+        out["noop"] = imap.noop()
+        out["id"] = imap.xatom("ID", "NIL")
+        # UID 2 is not \Deleted: UID EXPUNGE leaves it (RFC 4315 §2.1).
+        out["uidexpunge"] = imap.uid("EXPUNGE", "2")
         out["expunge"] = imap.expunge()
         out["left"] = imap.fetch("1:*", "(UID)")
         out["close"] = imap.close()
@@ -106,6 +112,9 @@ async def test_message_commands_over_starttls(
     assert out["copy"][1][0].startswith(b"[COPYUID ")  # type: ignore[index]
     assert out["move"][0] == "OK"  # type: ignore[index]
     assert out["check"] == ("OK", [b"Check completed"])
+    assert out["noop"] == ("OK", [b"NOOP completed"])
+    assert out["id"][0] == "OK"  # type: ignore[index]
+    assert out["uidexpunge"][0] == "OK"  # type: ignore[index]
     # imaplib keeps MOVE's "* 3 EXPUNGE" with the EXPUNGE responses.
     assert out["expunge"] == ("OK", [b"3", b"1"])
     assert out["left"] == ("OK", [b"1 (UID 2)"])
