@@ -6,6 +6,8 @@
 * fetchmail fetches over IMAPS (``--sslcertck``) into an MDA command, keeping messages (then
   marked \\Seen) or deleting them (then expunged), and with ``--all``.
 * curl lists mailboxes, fetches ``;UID=n`` and a section, searches, and sends a raw STORE.
+* offlineimap3 syncs a mailbox down, then local flags and deletions up and a server-side
+  flag down (it pins the server's certificate by fingerprint).
 
 Each test runs against three targets: a private Dovecot (proving the test and the client set-up
 on a reference server) and a courriel node (role ``imap``) on SQLite and on PostgreSQL. Every
@@ -16,10 +18,12 @@ test's temporary folder.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import imaplib
 import os
 import re
 import shutil
+import ssl
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -74,12 +78,11 @@ class Target:
     port: int  # implicit TLS
     tls_name: str  # a name the server's certificate carries (resolved to 127.0.0.1)
     cafile: Path  # what clients trust: a CA, or the server's self-signed certificate
+    certificate: Path  # the server's own certificate (PEM), for clients that pin it
     seed: Callable[[Sequence[bytes]], Awaitable[None]]  # into USER's INBOX
 
     def imap(self) -> imaplib.IMAP4_SSL:
         """A logged-in imaplib session (blocking: call it in a thread)."""
-        import ssl
-
         context = ssl.create_default_context(cafile=str(self.cafile))
         context.check_hostname = False  # 127.0.0.1; the chain is still verified
         client = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=30)
@@ -109,6 +112,7 @@ async def _dovecot_target(folder: Path) -> AsyncIterator[Target]:
             port=server.imaps_port,
             tls_name="dovecot.test",
             cafile=cafile,
+            certificate=chain,
             seed=seed,
         )
 
@@ -139,6 +143,7 @@ async def _courriel_target(data_dir: Path, db_url: str) -> AsyncIterator[Target]
             port=node.ports["imaps"],
             tls_name=node.hostname,
             cafile=node.cafile,
+            certificate=node.cafile,
             seed=seed,
         )
 
@@ -399,3 +404,74 @@ async def test_curl_lists_fetches_searches_and_stores(target: Target) -> None:
     await _curl(target, "INBOX", "--request", "STORE 1 +FLAGS \\Seen")
     state = await asyncio.to_thread(_server_state, target)
     assert state == {0: {"\\Seen"}, 1: {"\\Seen"}, 2: {"\\Seen"}}
+
+
+# --- offlineimap3 --------------------------------------------------------------------------
+
+OFFLINEIMAP_COUNT = 50
+
+
+def _offlineimaprc(target: Target, folder: Path) -> str:
+    # Pinned by SHA-256 fingerprint: offlineimap's own name check wants the certificate's
+    # common name to be the host it connects to, 127.0.0.1 here.
+    der = ssl.PEM_cert_to_DER_cert(target.certificate.read_text(encoding="ascii"))
+    fingerprint = hashlib.sha256(der).hexdigest()
+    return f"""\
+[general]
+accounts = test
+metadata = {folder}/metadata
+ui = basic
+
+[Account test]
+localrepository = near
+remoterepository = far
+
+[Repository near]
+type = Maildir
+localfolders = {folder}/mail
+
+[Repository far]
+type = IMAP
+remotehost = 127.0.0.1
+remoteport = {target.port}
+remoteuser = {USER}
+remotepass = {PASSWORD}
+ssl = yes
+cert_fingerprint = {fingerprint}
+folderfilter = lambda name: name == "INBOX"
+createfolders = False
+"""
+
+
+async def test_offlineimap_syncs_both_ways(target: Target, tmp_path: Path) -> None:
+    offlineimap = _tool("offlineimap")
+    await target.seed([message(n) for n in range(OFFLINEIMAP_COUNT)])
+    rc = tmp_path / "offlineimaprc"
+    rc.write_text(_offlineimaprc(target, tmp_path), encoding="utf-8")
+    argv = [offlineimap, "-c", str(rc), "-o", "-u", "basic"]
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    await run(argv, env=env)
+    inbox = tmp_path / "mail" / "INBOX"
+    mirrored = _local_messages(inbox)
+    assert sorted(mirrored) == list(range(OFFLINEIMAP_COUNT))
+
+    for n in range(10):
+        _set_local_flags(mirrored[n], "S")
+    for n in range(10, 15):
+        mirrored[n].unlink()
+    client = await asyncio.to_thread(target.imap)
+    await asyncio.to_thread(client.select, "INBOX")
+    await asyncio.to_thread(client.store, "21", "+FLAGS", "(\\Flagged)")  # fixture 20
+    await asyncio.to_thread(client.logout)
+
+    await run(argv, env=env)
+    state = await asyncio.to_thread(_server_state, target)
+    expected: dict[int, set[str]] = {n: set() for n in range(OFFLINEIMAP_COUNT) if not 10 <= n < 15}
+    for n in range(10):
+        expected[n] = {"\\Seen"}
+    expected[20] = {"\\Flagged"}
+    assert state == expected
+    after = _local_messages(inbox)
+    assert sorted(after) == sorted(expected)
+    assert after[20].name.endswith(":2,F")
