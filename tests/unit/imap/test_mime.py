@@ -240,6 +240,41 @@ EXTRA["q2"] = crlf('Subject: a \\\\ b\nFrom: "x \\" y" <a@b.c>\n\nb\n')
 EXTRA["q5"] = crlf('Subject: """""\nFrom: "x \\"\\" y" <a@b.c>\n\nb\n')
 EXTRA["q4"] = crlf('Subject: """"\n\nb\n')
 
+EXTRA["p7a"] = crlf("Content-Type: text/plain; charset=us-ascii; format=flowed\n\nx\n")
+EXTRA["p7b"] = crlf("Content-Type: text/plain; format=flowed; charset=us-ascii\n\nx\n")
+EXTRA["cid"] = crlf(
+    "MIME-Version: 1.0\nContent-ID:\n <folded@x>\nSubject: a\n b\nCc: x@y\n\tz\n\nx\n"
+)
+EXTRA["comment"] = crlf(
+    "Content-Type: text/plain (comment); charset=utf-8;\n"
+    "Content-Transfer-Encoding: Quoted-Printable\n\nx\n"
+)
+EXTRA["noslash"] = crlf("Content-Type: text\n\nx\n")
+EXTRA["html"] = crlf("Content-Type: text/html; charset=UTF-8\n\n<p>x</p>\n")
+EXTRA["addr2"] = crlf(
+    "From: Name <a@b.c> (comment), x@y.z (one) (two)\n"
+    "To: a@b.c, , d@e.f\n"
+    "Cc: a@b.c; d@e.f\n"
+    'Bcc: "" <a@b.c>, <a@b.c>, a.b@c.d\n'
+    "Date: Mon,\n 1 Jan 2024 00:00:00 +0000\n\nx\n"
+)
+EXTRA["delimws"] = crlf(
+    "Content-Type: multipart/mixed; boundary=b\n\n--b  \nContent-Type: text/plain\n\n"
+    "one\n--bx\nstill one?\n--b--  \nepi\n"
+)
+EXTRA["8bitparam"] = (
+    b'Content-Type: application/pdf; name="caf\xc3\xa9.pdf"\r\n'
+    b"Content-Disposition: attachment; filename*=utf-8''caf%C3%A9.pdf\r\n"
+    b"MIME-Version: 1.0\r\n\r\nx\r\n"
+)
+EXTRA["emptysubj"] = crlf("Subject: \nFrom: \nTo: undisclosed-recipients:;\nMessage-ID:\n\nx\n")
+EXTRA["lang"] = crlf(
+    "MIME-Version: 1.0\nContent-Language: en-US\n"
+    "Content-Disposition: inline; filename=a.txt\n"
+    "Content-Description: =?utf-8?q?d=C3=A9?=\nContent-MD5: abc\n\nx\n"
+)
+EXTRA["subject_spaces"] = crlf("Subject:  two  spaces\tand tab \nFrom: a@b.c\n\nx\n")
+
 
 SAMPLES = {
     "plain": PLAIN,
@@ -527,6 +562,104 @@ DOVECOT: dict[str, tuple[bytes, bytes, bytes]] = {
         (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'),
         (b'(NIL {4}\r\n"""" NIL NIL NIL NIL NIL NIL NIL NIL)'),
     ),
+    "p7a": (
+        (
+            b'("text" "plain" ("charset" "us-ascii" "format" "flowed")'
+            b' NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'
+        ),
+        (b'("text" "plain" ("charset" "us-ascii" "format" "flowed") NIL NIL "7bit" 3 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "p7b": (
+        (
+            b'("text" "plain" ("format" "flowed" "charset" "us-ascii")'
+            b' NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'
+        ),
+        (b'("text" "plain" ("format" "flowed" "charset" "us-ascii") NIL NIL "7bit" 3 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "cid": (
+        (b'("text" "plain" ("charset" "us-ascii") " <folded@x>" NIL "7bit" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "plain" ("charset" "us-ascii") " <folded@x>" NIL "7bit" 3 1)'),
+        (b'(NIL {3}\r\na b NIL NIL NIL NIL ((NIL NIL "x" "y")) NIL NIL NIL)'),
+    ),
+    "comment": (
+        (b'("text" "plain" ("charset" "utf-8") NIL NIL "Quoted-Printable" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "plain" ("charset" "utf-8") NIL NIL "Quoted-Printable" 3 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "noslash": (
+        (b'("text" "" ("charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "html": (
+        (b'("text" "html" ("charset" "UTF-8") NIL NIL "7bit" 10 1 NIL NIL NIL NIL)'),
+        (b'("text" "html" ("charset" "UTF-8") NIL NIL "7bit" 10 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "addr2": (
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'),
+        (
+            b'("Mon, 1 Jan 2024 00:00:00 +0000" NIL (("Name" NIL "a" "'
+            b'b.c")("two" NIL "x" "y.z")) (("Name" NIL "a" "b.c")("two'
+            b'" NIL "x" "y.z")) (("Name" NIL "a" "b.c")("two" NIL "x" '
+            b'"y.z")) ((NIL NIL "a" "b.c")(NIL NIL "MISSING_MAILBOX" "'
+            b'MISSING_DOMAIN")(NIL NIL "d" "e.f")) ((NIL NIL "a" "b.c"'
+            b')) ((NIL NIL "a" "b.c")(NIL NIL "a" "b.c")(NIL NIL "a.b"'
+            b' "c.d")) NIL NIL)'
+        ),
+    ),
+    "delimws": (
+        (
+            b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3'
+            b' 0 NIL NIL NIL NIL)("text" "plain" ("charset" "us-ascii"'
+            b') NIL NIL "7bit" 0 0 NIL NIL NIL NIL) "mixed" ("boundary'
+            b'" "b") NIL NIL NIL)'
+        ),
+        (
+            b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3'
+            b' 0)("text" "plain" ("charset" "us-ascii") NIL NIL "7bit"'
+            b' 0 0) "mixed")'
+        ),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "8bitparam": (
+        (
+            b'("application" "pdf" ("name" {9}\r\ncaf\xc3\xa9.pdf) NIL NIL "7b'
+            b'it" 3 NIL ("attachment" ("filename*" "utf-8\'\'caf%C3%A9.p'
+            b'df")) NIL NIL)'
+        ),
+        (b'("application" "pdf" ("name" {9}\r\ncaf\xc3\xa9.pdf) NIL NIL "7bit" 3)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "emptysubj": (
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'),
+        (
+            b'(NIL "" NIL NIL NIL ((NIL NIL "undisclosed-recipients" N'
+            b'IL)(NIL NIL NIL NIL)) NIL NIL NIL "")'
+        ),
+    ),
+    "lang": (
+        (
+            b'("text" "plain" ("charset" "us-ascii") NIL "=?utf-8?q?d='
+            b'C3=A9?=" "7bit" 3 1 "abc" ("inline" ("filename" "a.txt")'
+            b') ("en-US") NIL)'
+        ),
+        (b'("text" "plain" ("charset" "us-ascii") NIL "=?utf-8?q?d=C3=A9?=" "7bit" 3 1)'),
+        (b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
+    ),
+    "subject_spaces": (
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1 NIL NIL NIL NIL)'),
+        (b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'),
+        (
+            b'(NIL {18}\r\ntwo spaces and tab ((NIL NIL "a" "b.c")) ((NI'
+            b'L NIL "a" "b.c")) ((NIL NIL "a" "b.c")) NIL NIL NIL NIL '
+            b"NIL)"
+        ),
+    ),
 }
 
 
@@ -755,3 +888,26 @@ def test_contains_text_charsets() -> None:
     assert ParsedMessage.parse(latin).contains_text("D\u00c9J\u00c0", include_headers=False)
     unknown = b"Content-Type: text/plain; charset=x-nope\r\n\r\nplain words\r\n"
     assert ParsedMessage.parse(unknown).contains_text("words", include_headers=False)
+
+
+def test_envelope_subject_is_cleaned_for_humans_like_dovecot() -> None:
+    envelope = ParsedMessage.parse(SAMPLES["subject_spaces"]).envelope()
+    assert envelope.startswith(b"(NIL {18}\r\ntwo spaces and tab (")
+    folded = ParsedMessage.parse(SAMPLES["cid"]).envelope()
+    assert folded.startswith(b"(NIL {3}\r\na b NIL")
+
+
+def test_empty_address_list_element_is_a_missing_mailbox() -> None:
+    envelope = ParsedMessage.parse(SAMPLES["addr2"]).envelope()
+    assert b'(NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN")' in envelope
+
+
+def test_content_type_without_subtype() -> None:
+    structure = ParsedMessage.parse(SAMPLES["noslash"]).body_structure(extended=False)
+    assert structure == b'("text" "" ("charset" "us-ascii") NIL NIL "7bit" 3 1)'
+
+
+def test_rfc2231_continuations_are_merged() -> None:
+    structure = ParsedMessage.parse(SAMPLES["mixedcase"]).body_structure(extended=False)
+    assert b'("Name" "longname.bin")' in structure
+    assert b'("name*" "utf-8\'\'%E2%82%AC.pdf")' in structure

@@ -130,7 +130,7 @@ def _plain_7bit(data: bytes, part: Part) -> bool:
 
     Dovecot stores such a message's structure as a flag and answers with the canonical
     lower-case form, whatever the spelling in the message; courriel does the same.
-    Like Dovecot, only the first parameter is looked at.
+    A second parameter (``format=flowed``) makes it an ordinary part.
     """
     if (
         part.multipart
@@ -143,6 +143,8 @@ def _plain_7bit(data: bytes, part: Part) -> bool:
     ):
         return False
     params = part.content_type[2] if part.content_type and part.mime else []
+    if len(params) > 1:
+        return False
     if params and (params[0][0].lower(), params[0][1].lower()) != ("charset", "us-ascii"):
         return False
     cte = _content(data, part, "content-transfer-encoding")

@@ -17,13 +17,14 @@ Invariant: never raises; a field that yields no address is ``NIL``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from courriel.protocols.imap import encode
-from courriel.protocols.imap.mimeparse import Field, Lexer, field_text
+from courriel.protocols.imap.mimeparse import Field, Lexer, field_raw, field_text
 
-__all__ = ["Address", "envelope", "parse_addresses"]
+__all__ = ["Address", "envelope", "parse_addresses", "subject_for_humans"]
 
 MISSING_MAILBOX = "MISSING_MAILBOX"
 MISSING_DOMAIN = "MISSING_DOMAIN"
@@ -150,14 +151,20 @@ def parse_addresses(text: str) -> list[Address]:
     lex = Lexer(text)
     out: list[Address] = []
     in_group = False
+    empty = True  # nothing read since the last separator
     while True:
         lex.skip_cfws()
         c = lex.peek()
         if not c:
             break
         if c == ",":
+            # An empty list element is a mailbox with nothing filled in (Dovecot).
+            if empty:
+                out.append(Address(None, None, MISSING_MAILBOX, MISSING_DOMAIN))
             lex.pos += 1
+            empty = True
             continue
+        empty = False
         if c == ";" and in_group:
             lex.pos += 1
             out.append(GROUP_END)
@@ -170,6 +177,7 @@ def parse_addresses(text: str) -> list[Address]:
                 lex.pos += 1
                 out.append(Address(None, None, group, None))
                 in_group = True
+                empty = True
                 continue
             lex.pos = mark
         address = _mailbox(lex)
@@ -181,6 +189,20 @@ def parse_addresses(text: str) -> list[Address]:
     if in_group:
         out.append(GROUP_END)
     return out
+
+
+def subject_for_humans(raw: str) -> bytes:
+    """The Subject as Dovecot writes it: runs of blanks and line breaks become one
+    space, leading and trailing blanks go, NUL becomes 0x80; a string changed that way,
+    or holding ``"``, ``\\`` or 8-bit octets, is sent as a literal."""
+    octets = raw.encode("latin-1")
+    words = [w for w in re.split(rb"[ \t\r\n]+", octets) if w]
+    clean = b" ".join(words).replace(b"\x00", b"\x80")
+    if clean == octets and not re.search(rb'["\\\x80-\xff]', octets):
+        return b'"' + octets + b'"'
+    if not clean:
+        return b'""'
+    return encode.literal(clean)
 
 
 def _nstr(value: str | None) -> bytes:
@@ -221,7 +243,7 @@ def envelope(data: bytes, fields: Sequence[Field]) -> bytes:
     from_ = _addresses(data, last.get("from"))
     parts = [
         text("date"),
-        text("subject"),
+        b"NIL" if "subject" not in last else subject_for_humans(field_raw(data, last["subject"])),
         _address_list(from_),
         # RFC 9051 §7.5.2: sender and reply-to default to from.
         _address_list(_addresses(data, last.get("sender")) or from_),

@@ -24,6 +24,7 @@ __all__ = [
     "Field",
     "Lexer",
     "Part",
+    "field_raw",
     "field_text",
     "header_end",
     "parse_content_type",
@@ -93,10 +94,22 @@ def parse_fields(data: bytes, start: int, stop: int) -> list[Field]:
     return fields
 
 
+def field_raw(data: bytes, f: Field) -> str:
+    """A field's value as latin-1 text: blanks after the colon skipped, final line
+    break removed, folding line breaks kept."""
+    raw = data[f.value : f.end].decode("latin-1").lstrip(" \t")
+    if raw.endswith("\n"):
+        raw = raw[:-2] if raw.endswith("\r\n") else raw[:-1]
+    return raw
+
+
 def field_text(data: bytes, f: Field) -> str:
-    """A field's value as latin-1 text, CR and LF removed, leading blanks stripped."""
-    raw = data[f.value : f.end].decode("latin-1")
-    return raw.replace("\r", "").replace("\n", "").lstrip(" \t")
+    """A field's value as latin-1 text with CR and LF removed (folding undone).
+
+    Only blanks on the field's first line are skipped, so a value that starts on a
+    continuation line keeps its leading blank, as in Dovecot.
+    """
+    return field_raw(data, f).replace("\r", "").replace("\n", "")
 
 
 # -- structured header lexing (RFC 5322 §3.2, RFC 2045 §5.1) ---------------------------
@@ -183,19 +196,23 @@ class Lexer:
 def parse_content_type(value: str) -> tuple[str, str, list[tuple[str, str]]] | None:
     """Split a Content-Type value into type, subtype (case kept) and parameters.
 
-    Returns None when there is no ``type/subtype`` (RFC 2045 §5.2: treat as default).
+    Returns None when there is no type at all (RFC 2045 §5.2: the default applies).
+    A type without ``/subtype`` gives an empty subtype and no parameters, as Dovecot
+    does.
     """
     lex = Lexer(value)
     lex.skip_cfws()
     ctype = lex.token()
     lex.skip_cfws()
-    if not ctype or lex.peek() != "/":
+    if not ctype:
         return None
+    if lex.peek() != "/":
+        return ctype, "", []
     lex.pos += 1
     lex.skip_cfws()
     subtype = lex.token()
     if not subtype:
-        return None
+        return ctype, "", []
     return ctype, subtype, parse_params(lex)
 
 
