@@ -26,21 +26,47 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 
 from courriel.protocols.effects import StartTls, describe_effect
-from courriel.protocols.imap.actions import Action, Send, Tagged, WaitForChange
+from courriel.protocols.imap.actions import Action, Send, Stream, Tagged, WaitForChange
 from courriel.protocols.imap.session import ImapSession
 
-__all__ = ["matches", "render", "run_transcript"]
+__all__ = ["exchange", "expand", "matches", "render", "run_transcript"]
 
 _LINE = re.compile(r"^(?:(?P<label>\w+) )?(?P<kind>[CSEX]):(?: (?P<text>.*))?$")
+
+
+async def expand(actions: list[Action]) -> list[Action]:
+    """Write out every :class:`Stream`: its parts as Sends, the last one as Tagged."""
+    out: list[Action] = []
+    for action in actions:
+        if not isinstance(action, Stream):
+            out.append(action)
+            continue
+        parts = [part async for part in action.parts]
+        out += [Send(data=part) for part in parts[:-1]]
+        out += [Tagged(data=part) for part in parts[-1:]]
+    return out
+
+
+async def exchange(session: ImapSession, data: bytes) -> list[Action]:
+    """Feed ``data`` and run every complete command, as the server does.
+
+    Streams are expanded (:func:`expand`) before the commands buffered behind them run.
+    """
+    actions = await expand(await session.receive(data))
+    while session.more and not session.closed:
+        actions += await expand(await session.receive(b""))
+    return actions
 
 
 def render(session: ImapSession, actions: list[Action]) -> list[str]:
     """Turn actions into transcript lines (``S:`` written lines, ``E:`` effects).
 
-    A :class:`StartTls` effect is taken as a successful handshake.
+    A :class:`StartTls` effect is taken as a successful handshake. Streams must have
+    been expanded (:func:`expand`, :func:`exchange`).
     """
     out: list[str] = []
     for action in actions:
+        assert not isinstance(action, Stream), "expand() the actions first"
         if isinstance(action, Send | Tagged):
             if not action.data:
                 continue
@@ -112,10 +138,10 @@ async def run_transcript(
         session = by_label[label]
         if kind == "C":
             actual.append(line)
-            actions = await session.receive(text.encode("utf-8") + b"\r\n")
+            actions = await exchange(session, text.encode("utf-8") + b"\r\n")
         elif kind == "X":
             actual.append(line)
-            actions = await _run_step(session, text, steps or {})
+            actions = await expand(await _run_step(session, text, steps or {}))
         else:
             continue
         actual += [prefix + x for x in render(session, actions)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from courriel.mailstore.service import MailStore
 from courriel.protocols.imap.session import ImapSession
-from courriel.testing.imap import render, run_transcript
+from courriel.testing.imap import exchange, expand, render, run_transcript
 
 from .conftest import ALICE, MSG1, PASSWORD, SessionFactory, deliver
 
@@ -229,8 +229,26 @@ async def test_rfc9051_s5_5_pipelined_commands_answered_in_order(
         f'a1 LOGIN {ALICE} "{PASSWORD}"\r\na2 SELECT INBOX\r\n'
         "a3 FETCH 1 (FLAGS)\r\na4 APPEND INBOX {5+}\r\nhello\r\na5 NOOP\r\na6 LOGOUT\r\n"
     ).encode()
-    lines = render(session, await session.receive(data))
+    lines = render(session, await exchange(session, data))
     tagged = [line.split()[1] for line in lines if line.startswith("S: a")]
     assert tagged == ["a1", "a2", "a3", "a4", "a5", "a6"]
     assert "S: * 3 EXISTS" in lines
     assert lines[-1] == "E: Close"
+
+
+async def test_commands_behind_a_streamed_fetch_wait_for_it(make_session: SessionFactory) -> None:
+    session = make_session()
+    await exchange(session, f'a1 LOGIN {ALICE} "{PASSWORD}"\r\na2 SELECT INBOX\r\n'.encode())
+    await exchange(session, b"a3 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+    actions = await session.receive(b"a4 FETCH 1 (BODY.PEEK[TEXT])\r\na5 EXPUNGE\r\n")
+    # The FETCH is a stream; the EXPUNGE waits in the parser until it is written.
+    assert session.more
+    lines = render(session, await expand(actions))
+    assert lines == [
+        "S: * 1 FETCH (BODY[TEXT] {13}",
+        "S: Hello Alice",
+        "S: )",
+        "S: a4 OK Fetch completed",
+    ]
+    rest = render(session, await exchange(session, b""))
+    assert rest == ["S: * 1 EXPUNGE", "S: a5 OK Expunge completed"]

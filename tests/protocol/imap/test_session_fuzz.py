@@ -13,6 +13,7 @@ import random
 import pytest
 
 from courriel.protocols.imap.actions import Close, Send, Tagged
+from courriel.testing.imap import exchange
 
 from .conftest import ALICE, PASSWORD, SessionFactory
 
@@ -87,13 +88,13 @@ async def test_mutated_commands_never_break_the_session(
 ) -> None:
     rng = random.Random(4)
     session = make_session()
-    await session.receive(f'l LOGIN {ALICE} "{PASSWORD}"\r\ns SELECT INBOX\r\n'.encode())
+    await exchange(session, f'l LOGIN {ALICE} "{PASSWORD}"\r\ns SELECT INBOX\r\n'.encode())
     answered = 0
     for n in range(300):
         line = rng.choice(SEEDS)
         if n % 3:
             line = _mutate(rng, line)
-        actions = await session.receive(f"t{n} {line}\r\n".encode())
+        actions = await exchange(session, f"t{n} {line}\r\n".encode())
         if any(isinstance(a, Close) for a in actions):
             break
         for action in actions:
@@ -101,9 +102,9 @@ async def test_mutated_commands_never_break_the_session(
                 assert b"SERVERBUG" not in action.data, (line, action.data)
         # A command left waiting for a literal gets its end now (and a fresh line).
         if not any(isinstance(a, Tagged) for a in actions):
-            await session.receive(b"\r\n" * 3)
+            await exchange(session, b"\r\n" * 3)
         answered += 1
         if session.selected is None:
-            await session.receive(b"r SELECT INBOX\r\n")
+            await exchange(session, b"r SELECT INBOX\r\n")
     assert answered > 100
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

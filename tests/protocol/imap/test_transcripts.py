@@ -12,7 +12,7 @@ import base64
 from courriel.protocols.imap.actions import Action
 from courriel.protocols.imap.commands.auth import PLAINTEXT_ALERT, PLAINTEXT_REFUSED
 from courriel.protocols.imap.session import ImapState
-from courriel.testing.imap import render, run_transcript
+from courriel.testing.imap import exchange, render, run_transcript
 
 from .conftest import ALICE, PASSWORD, SessionFactory
 
@@ -176,8 +176,8 @@ async def test_rfc9051_s6_4_5_fetch_items(make_session: SessionFactory) -> None:
         view = session.selected
         assert view is not None
         first = view.meta[1].modseq
-        actions: list[Action] = await session.receive(
-            b"f9 FETCH 1:* (FLAGS) (CHANGEDSINCE %d)\r\n" % first
+        actions: list[Action] = await exchange(
+            session, b"f9 FETCH 1:* (FLAGS) (CHANGEDSINCE %d)\r\n" % first
         )
         return actions
 

@@ -4,7 +4,8 @@ This module owns the action types of :mod:`courriel.protocols.imap.session` and 
 small builders of response lines. :class:`Send` is untagged output (or a continuation
 request); :class:`Tagged` is the one tagged completion of a command, before which the
 session inserts pending untagged updates (RFC 9051 §7: status updates may come before
-any tagged response). :class:`WaitForChange` is the IDLE effect (RFC 2177): the server
+any tagged response); :class:`Stream` is output produced while it is written
+(FETCH). :class:`WaitForChange` is the IDLE effect (RFC 2177): the server
 waits for a change of the account while it keeps reading the client's input.
 
 Invariant: a line built here always ends with CRLF and never contains a bare CR or LF
@@ -13,16 +14,19 @@ outside a literal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from courriel.protocols.effects import Close, Delay, StartTls
 
 __all__ = [
+    "INTERNAL_ERROR",
     "Action",
     "Close",
     "Delay",
     "Send",
     "StartTls",
+    "Stream",
     "Tagged",
     "WaitForChange",
     "bad",
@@ -30,6 +34,9 @@ __all__ = [
     "ok",
     "untagged",
 ]
+
+# Dovecot's public text for a failure whose cause only the log shows.
+INTERNAL_ERROR = "Internal error occurred. Refer to server log for more information."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +54,18 @@ class Tagged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Stream:
+    """Write these parts one by one, draining after each; the last is the tagged line.
+
+    FETCH answers this way so that large bodies are read and written one message at a
+    time instead of all at once. The session processes no further command until the
+    server has written the whole stream (see ``ImapSession.more``).
+    """
+
+    parts: AsyncIterator[bytes] = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WaitForChange:
     """IDLE (RFC 2177): wait for a change of the account after a feed position.
 
@@ -59,7 +78,7 @@ class WaitForChange:
     keepalive: float
 
 
-Action = Send | Tagged | StartTls | Close | Delay | WaitForChange
+Action = Send | Tagged | Stream | StartTls | Close | Delay | WaitForChange
 
 
 def untagged(text: str | bytes) -> Send:

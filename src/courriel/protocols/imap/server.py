@@ -12,6 +12,8 @@ Invariants:
       the same time; a pending read is never cancelled with data half-consumed (the
       StreamReader keeps unread octets).
     * All parsed-message caching goes through one :class:`MessageCache` per server.
+    * A FETCH :class:`Stream` is written part by part with a drain after each, so a slow
+      reader applies back-pressure and memory holds one message's response at a time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from courriel.protocols.imap.actions import (
     Delay,
     Send,
     StartTls,
+    Stream,
     Tagged,
     WaitForChange,
 )
@@ -193,6 +196,9 @@ class ImapServer:
             if not data:
                 return
             await self._perform(session, await session.receive(data), reader, writer)
+            while session.more and not session.closed:
+                # Commands pipelined behind a streamed FETCH run once it is written.
+                await self._perform(session, await session.receive(b""), reader, writer)
 
     async def _read(
         self, session: ImapSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -270,6 +276,10 @@ class ImapServer:
             if isinstance(action, Send | Tagged):
                 if action.data:
                     writer.write(action.data)
+            elif isinstance(action, Stream):
+                async for part in action.parts:
+                    writer.write(part)
+                    await writer.drain()
             elif isinstance(action, Delay):
                 await writer.drain()
                 await asyncio.sleep(action.seconds)

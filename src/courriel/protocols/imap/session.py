@@ -27,11 +27,13 @@ from courriel.mailstore.imapport import ImapStorePort, MessageMeta
 from courriel.mailstore.types import Authenticator, Principal
 from courriel.protocols.imap import capabilities
 from courriel.protocols.imap.actions import (
+    INTERNAL_ERROR,
     Action,
     Close,
     Delay,
     Send,
     StartTls,
+    Stream,
     Tagged,
     WaitForChange,
     bad,
@@ -54,13 +56,13 @@ __all__ = [
     "ImapState",
     "Send",
     "StartTls",
+    "Stream",
     "Tagged",
     "WaitForChange",
 ]
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "Internal error occurred. Refer to server log for more information."
 UNKNOWN_COMMAND = "Error in IMAP command received by server."
 
 
@@ -144,6 +146,7 @@ class ImapSession:
         self.raw_handler: RawHandler | None = None  # set while a raw line is awaited
         self.idle_tag: str | None = None  # the tag of the IDLE in progress
         self.idle_wait: WaitForChange | None = None
+        self.more = False  # buffered commands wait until a Stream has been written
 
     # -- driving ---------------------------------------------------------------------
 
@@ -155,9 +158,12 @@ class ImapSession:
         """Process received bytes; return what to do, in order.
 
         Incomplete commands are kept for the next call. Nothing after STARTTLS's
-        response or a ``Close`` in ``data`` is processed.
+        response or a ``Close`` in ``data`` is processed. After a :class:`Stream`,
+        processing stops with :attr:`more` set: perform the actions, then call
+        ``receive(b"")`` for the commands already buffered.
         """
         self.parser.feed(data)
+        self.more = False
         actions: list[Action] = []
         while not self.closed:
             event = self.parser.next_event()
@@ -168,6 +174,10 @@ class ImapSession:
             if any(isinstance(a, StartTls) for a in produced):
                 # RFC 9051 §6.2.1: nothing sent before the handshake may be used.
                 self.parser.clear()
+                break
+            if any(isinstance(a, Stream) for a in produced):
+                # Later commands must see the state after the stream was written.
+                self.more = True
                 break
         return actions
 
@@ -338,7 +348,8 @@ class ImapSession:
 
     async def _with_updates(self, actions: list[Action], opts: UpdateOptions) -> list[Action]:
         """Insert the pending untagged updates before the tagged completion."""
-        at = next((i for i, a in enumerate(actions) if isinstance(a, Tagged)), None)
+        # Before the tagged line, or before a Stream that ends with it.
+        at = next((i for i, a in enumerate(actions) if isinstance(a, Tagged | Stream)), None)
         if at is None:
             return actions
         updates = await self.poll(opts)

@@ -9,15 +9,19 @@ This module owns building FETCH responses item by item. Invariants:
   is on (RFC 7162 §3.2), as does ``MODSEQ``.
 * A message that disappeared while being read is skipped and the command ends with
   ``NO [EXPUNGEISSUED]`` (RFC 5530 §3), as Dovecot does.
+* Responses are a :class:`Stream`: each message is read, built and written before the
+  next one is read, so memory holds one message's response at a time.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from courriel.errors import InvalidInput, NotFound
+from courriel.errors import CourrielError, InvalidInput, NotFound
 from courriel.mailstore.imapport import MessageMeta
-from courriel.protocols.imap.actions import Action, Send, bad, no, ok
+from courriel.protocols.imap.actions import INTERNAL_ERROR, Action, Stream, bad, no, ok
 from courriel.protocols.imap.encode import flag_list, internal_date, literal
 from courriel.protocols.imap.mime import ParsedMessage
 from courriel.protocols.imap.types import Command, Fetch, FetchItem, Section
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from courriel.protocols.imap.session import ImapSession
 
 __all__ = ["cmd_fetch", "invalid_set", "section_spec"]
+
+log = logging.getLogger(__name__)
 
 # Items that need the message's octets or parsed structure.
 _BODY_ITEMS = frozenset(
@@ -155,27 +161,39 @@ async def cmd_fetch(s: ImapSession, cmd: Command) -> list[Action]:
     if seeing:
         await _mark_seen(s, view, uids)
     opts = s.update_options(cmd)
+    return [Stream(parts=_stream(s, view, uids, cmd, needs=needs, seeing=seeing, uid=opts.uid))]
+
+
+async def _stream(
+    s: ImapSession,
+    view: SelectedFolder,
+    uids: list[int],
+    cmd: Command,
+    *,
+    needs: bool,
+    seeing: bool,
+    uid: bool,
+) -> AsyncIterator[bytes]:
+    """One response per message, then the tagged line (read and written one by one)."""
+    args = cmd.args
+    assert isinstance(args, Fetch)
     missing = False
-    out: list[bytes] = []
-    for uid in uids:
+    status = ok(cmd.tag, "Fetch completed")
+    for n in uids:
         try:
-            out.append(
-                await _response(s, view, uid, args, needs=needs, seeing=seeing, uid_first=opts.uid)
-            )
+            yield await _response(s, view, n, args, needs=needs, seeing=seeing, uid_first=uid)
         except NotFound:
             missing = True
         except _UnknownCte:
-            return [
-                Send(data=b"".join(out)),
-                no(cmd.tag, "Unknown Content-Transfer-Encoding.", "UNKNOWN-CTE"),
-            ]
-    actions: list[Action] = [Send(data=b"".join(out))] if out else []
-    if missing:
-        return [
-            *actions,
-            no(cmd.tag, "Some of the requested messages no longer exist.", "EXPUNGEISSUED"),
-        ]
-    return [*actions, ok(cmd.tag, "Fetch completed")]
+            status = no(cmd.tag, "Unknown Content-Transfer-Encoding.", "UNKNOWN-CTE")
+            break
+        except CourrielError:
+            log.exception("imap: FETCH of UID %d failed", n)
+            status = no(cmd.tag, INTERNAL_ERROR, "SERVERBUG")
+            break
+    if missing and status.data.startswith(cmd.tag.encode() + b" OK"):
+        status = no(cmd.tag, "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
+    yield status.data
 
 
 async def _response(
