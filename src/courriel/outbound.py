@@ -3,7 +3,7 @@
 Part of the composition root (with :mod:`courriel.app`): it builds the worker from the
 configuration and gives it what the lower layers cannot import themselves (the SMTP
 client lives in ``protocols``, above ``delivery``). Mail courriel originates itself (DSNs)
-enters through :meth:`Outbound.originate`, the same router path as submitted mail, so it
+enters through :class:`Originator`, the same router path as submitted mail, so it
 is stored locally or queued, and DKIM-signed when its ``From:`` domain has keys.
 """
 
@@ -27,7 +27,7 @@ from courriel.protocols.smtp.client import SmtpConnector
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 
-__all__ = ["Outbound", "connector_for"]
+__all__ = ["Originator", "Outbound", "connector_for"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,58 @@ def connector_for(config: Config) -> SmtpConnector:
     )
 
 
+class Originator:
+    """The way in for mail courriel writes itself (DSNs, opt-in confirmations).
+
+    It enters through the router like an authenticated submission, so it is stored
+    locally or queued, and DKIM-signed when its ``From:`` domain has keys.
+    """
+
+    def __init__(self, router: Router, hostname: str) -> None:
+        self.router = router
+        # Originated mail may go anywhere, like an authenticated submission.
+        self._session = SessionInfo(
+            listener="submission",
+            peer_ip="127.0.0.1",
+            helo=hostname,
+            tls=True,
+            authenticated=f"mailer-daemon@{hostname}",
+        )
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
+        """Deliver a message courriel writes itself: locally or through the queue.
+
+        Recipients refused for good (an unknown local user) are logged and skipped, so a
+        bounce to a vanished sender cannot loop; a temporary failure raises, and the
+        worker retries the bounce later.
+        """
+        smtputf8 = not all(a.isascii() for a in (sender, *recipients))
+        # Declare 8BITMIME only when the notice needs it: a 7-bit DSN must still reach a
+        # server that does not offer the extension (RFC 6152 §3).
+        body = "7BIT" if message.isascii() else "8BITMIME"
+        delivery = await self.router.start(
+            self._session, MailFrom(address=sender, smtputf8=smtputf8, body=body)
+        )
+        accepted = 0
+        try:
+            for recipient in recipients:
+                try:
+                    await delivery.add_recipient(recipient)
+                    accepted += 1
+                except DeliveryRefused as exc:
+                    if exc.temporary:
+                        raise
+                    log.warning("dropping notice to %s: %s", recipient, exc.internal)
+            if not accepted:
+                await delivery.abort()
+                return
+            await delivery.write(message)
+            await delivery.commit(b"")
+        except BaseException:
+            await delivery.abort()
+            raise
+
+
 @dataclass(slots=True)
 class Outbound:
     """The running delivery worker of a node and the way in for mail courriel originates."""
@@ -58,18 +110,10 @@ class Outbound:
     router: Router
     worker: DeliveryWorker | None = None
     task: asyncio.Task[None] | None = None
-    _session: SessionInfo = field(init=False)
+    originator: Originator = field(init=False)
 
     def __post_init__(self) -> None:
-        host = self.config.server.hostname
-        # Originated mail may go anywhere, like an authenticated submission.
-        self._session = SessionInfo(
-            listener="submission",
-            peer_ip="127.0.0.1",
-            helo=host,
-            tls=True,
-            authenticated=f"mailer-daemon@{host}",
-        )
+        self.originator = Originator(self.router, self.config.server.hostname)
 
     def start(self) -> None:
         """Start the worker task (DNS through ``dns.nameservers`` when set)."""
@@ -116,34 +160,5 @@ class Outbound:
                 await self.task
 
     async def originate(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
-        """Deliver a message courriel writes itself (a DSN): locally or through the queue.
-
-        Recipients refused for good (an unknown local user) are logged and skipped, so a
-        bounce to a vanished sender cannot loop; a temporary failure raises, and the
-        worker retries the bounce later.
-        """
-        smtputf8 = not all(a.isascii() for a in (sender, *recipients))
-        # Declare 8BITMIME only when the notice needs it: a 7-bit DSN must still reach a
-        # server that does not offer the extension (RFC 6152 §3).
-        body = "7BIT" if message.isascii() else "8BITMIME"
-        delivery = await self.router.start(
-            self._session, MailFrom(address=sender, smtputf8=smtputf8, body=body)
-        )
-        accepted = 0
-        try:
-            for recipient in recipients:
-                try:
-                    await delivery.add_recipient(recipient)
-                    accepted += 1
-                except DeliveryRefused as exc:
-                    if exc.temporary:
-                        raise
-                    log.warning("dropping notice to %s: %s", recipient, exc.internal)
-            if not accepted:
-                await delivery.abort()
-                return
-            await delivery.write(message)
-            await delivery.commit(b"")
-        except BaseException:
-            await delivery.abort()
-            raise
+        """Deliver a message courriel writes itself (a DSN): see :meth:`Originator.send`."""
+        await self.originator.send(sender, recipients, message)
