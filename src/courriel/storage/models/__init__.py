@@ -36,6 +36,7 @@ from courriel.storage.models.marketing import (
     webhook_receipts,
 )
 from courriel.storage.models.queue import queue_attempts, queue_messages, queue_recipients
+from courriel.storage.models.system import secrets
 
 __all__ = [
     "UTCDateTime",
@@ -68,6 +69,7 @@ __all__ = [
     "queue_attempts",
     "queue_messages",
     "queue_recipients",
+    "secrets",
     "segments",
     "subscriptions",
     "suppressions",

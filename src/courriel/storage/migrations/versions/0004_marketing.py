@@ -1,5 +1,7 @@
 """Marketing data core: contacts, consent, lists, suppression, shop data, events, segments.
 
+Also the ``secrets`` table shared by every node (the key of signed links).
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-27
@@ -22,7 +24,14 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    """Create the marketing tables (no existing table changes)."""
+    """Create the marketing tables and the shared secrets (no existing table changes)."""
+    op.create_table(
+        "secrets",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_secrets")),
+    )
     op.create_table(
         "api_keys",
         sa.Column("id", ID, autoincrement=True, nullable=False),
@@ -416,6 +425,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop the marketing tables, children first."""
     for table in (
+        "secrets",
         "order_lines",
         "product_variants",
         "product_categories",
