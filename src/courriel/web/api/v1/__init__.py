@@ -1,0 +1,14 @@
+"""REST API v1: one module per resource; :data:`ROUTES` lists their handlers.
+
+Conventions every module follows: JSON bodies; list endpoints page by id cursor
+(``?after=<id>&limit=100`` → ``{"data": [...], "next": "<cursor>" | null}``); each handler
+declares the scope it needs with :func:`courriel.web.auth.requires`.
+"""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[ControllerRouterHandler] = []

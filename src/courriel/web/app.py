@@ -1,0 +1,140 @@
+"""The HTTP application: the services handlers use, the app factory, error mapping.
+
+Owns :class:`WebServices` (everything a route handler may use) and :func:`create_app`.
+
+How a handler gets the services: every route handler (in ``web/api/v1/*``, ``web/public.py``,
+``web/hooks.py``, ``web/tracker.py``) declares a parameter named ``services`` typed
+:class:`WebServices`; the app registers it as a Litestar dependency, so::
+
+    from courriel.web.app import WebServices
+
+    @post("/hooks/shopify/{name:str}")
+    async def shopify(request: Request, name: str, services: WebServices) -> Response[...]:
+        async with services.db.write() as conn:
+            ...
+
+The name ``WebServices`` is in the app's signature namespace, so a module may import it
+under ``TYPE_CHECKING`` only. Errors: raise :mod:`courriel.errors` exceptions (or a Litestar
+``HTTPException``); :mod:`courriel.web.problems` turns every one into RFC 9457 problem JSON.
+
+Route collection: :data:`courriel.web.routes.ROUTES` lists every handler of the product
+(the API, ``/u/`` public pages, the webhook and tracker routes). ``create_app`` takes them
+all, plus ``extra_routes`` (tests of one module may pass its handlers; a handler already
+present is not mounted twice). The routes module is imported when ``create_app`` runs, not
+at import time, because route modules import :class:`WebServices` from here; a broken route
+module therefore fails ``create_app`` loudly.
+
+Invariants:
+- Request bodies are capped at :data:`MAX_BODY` (1 MB); larger ones get a 413 problem.
+- The OpenAPI document is served at ``/api/v1/openapi.json`` with a bearer security scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+from courriel.storage.db import Database
+from courriel.web.problems import EXCEPTION_HANDLERS
+
+# TODO(contacts helper): type these as marketing.links.LinkSigner and marketing.ports.Mailer
+# once those modules land; the names must be importable at run time (Litestar resolves the
+# annotations of WebServices when it checks a handler's ``services`` argument).
+LinkSigner = Any
+Mailer = Any
+
+__all__ = ["MAX_BODY", "WebServices", "create_app"]
+
+MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebServices:
+    """What HTTP handlers may use; built once by the composition root.
+
+    Attributes:
+        db: the database.
+        public_url: the base of every link put in mail (``http.public_url``), no trailing slash.
+        links: signs and verifies tokens in links (double opt-in confirmation, unsubscribe).
+        mailer: sends mail through the delivery queue (confirmation mails).
+        clock: the current time, timezone-aware UTC (injected so tests control it).
+    """
+
+    db: Database
+    public_url: str
+    links: LinkSigner
+    mailer: Mailer
+    clock: Callable[[], datetime]
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="courriel API",
+        version="1",
+        path="/api/v1",
+        # Only the JSON document: /api/v1/openapi.json.
+        render_plugins=[JsonRenderPlugin(path="/openapi.json")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key made by `courriel apikey create`.",
+                )
+            }
+        ),
+    )
+
+
+def _unique(handlers: Sequence[ControllerRouterHandler]) -> list[ControllerRouterHandler]:
+    seen: set[int] = set()
+    out: list[ControllerRouterHandler] = []
+    for handler in handlers:
+        if id(handler) not in seen:
+            seen.add(id(handler))
+            out.append(handler)
+    return out
+
+
+def create_app(
+    services: WebServices,
+    *,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+    debug: bool = False,
+) -> Litestar:
+    """Build the Litestar application over ``services``.
+
+    Args:
+        services: injected into every handler that declares ``services: WebServices``.
+        extra_routes: more handlers to mount (deduplicated against the product's routes).
+        debug: Litestar debug mode (never in production: it adds tracebacks to logs only,
+            problem documents stay generic).
+
+    Returns:
+        The ASGI application.
+    """
+    from courriel.web.routes import ROUTES
+
+    def provide_services() -> WebServices:
+        return services
+
+    namespace: dict[str, Any] = {"WebServices": WebServices}
+    return Litestar(
+        route_handlers=_unique([*ROUTES, *extra_routes]),
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=_openapi(),
+        request_max_body_size=MAX_BODY,
+        signature_namespace=namespace,
+        debug=debug,
+        logging_config=None,
+    )

@@ -1,0 +1,17 @@
+"""Every route handler of the product, in one list the app factory mounts.
+
+Owns the assembly only: the REST API v1 (:mod:`courriel.web.api.v1`), the public ``/u/``
+pages (:mod:`courriel.web.public`), the shop webhooks (:mod:`courriel.web.hooks`) and the
+tracker (:mod:`courriel.web.tracker`). A module that fails to import fails the app: nothing
+here is optional.
+"""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+from courriel.web.api.v1 import ROUTES as API_V1
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[ControllerRouterHandler] = [*API_V1]
