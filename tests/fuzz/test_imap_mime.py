@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from courriel.errors import InvalidInput
+from courriel.protocols.imap.envelope import _parse_addresses, _simple_addresses
 from courriel.protocols.imap.mime import ParsedMessage
 from courriel.protocols.imap.search import Candidate, matches
 from courriel.protocols.imap.types import SearchKey, Section
@@ -125,3 +126,11 @@ def test_deep_nesting_is_bounded() -> None:
     exercise(nested + b"\r\nleaf\r\n")
     structure = ParsedMessage.parse(nested).body_structure(extended=False)
     assert len(re.findall(rb'"mixed"', structure)) <= 101
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab.@<>, \t\u00e9-_'=?!")), max_size=40))
+def test_address_fast_path_agrees_with_the_full_parser(text: str) -> None:
+    simple = _simple_addresses(text)
+    if simple is not None:
+        assert simple == _parse_addresses(text)

@@ -35,8 +35,14 @@ __all__ = [
 # RFC 9051 §9: ATOM-CHAR is any CHAR except atom-specials
 # ("(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]"); ASTRING-CHAR adds "]".
 _ASTRING_SAFE = re.compile(rb"[!#$&'+,\-./0-9:;<=>?@A-Z\[\]^_`a-z|}~]+")
-_NEEDS_LITERAL = re.compile(rb"[\x00\r\n]")
-_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+# Octets that force a literal, by (utf8, escape): CR, LF and NUL always; 8-bit unless
+# UTF8=ACCEPT; '"' and '\' when escaping is not wanted.
+_LITERAL_IF = {
+    (False, True): re.compile(rb"[\x00\r\n\x80-\xff]"),
+    (True, True): re.compile(rb"[\x00\r\n]"),
+    (False, False): re.compile(rb'[\x00\r\n\x80-\xff"\\]'),
+    (True, False): re.compile(rb'[\x00\r\n"\\]'),
+}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -61,9 +67,7 @@ def quoted_or_literal(data: bytes, *, utf8: bool = False, escape: bool = True) -
             either goes as a literal (Dovecot 2.3 does so in ENVELOPE and
             BODYSTRUCTURE, which the differential tests compare byte for byte).
     """
-    if _NEEDS_LITERAL.search(data) or (not utf8 and _EIGHT_BIT.search(data)):
-        return literal(data)
-    if not escape and (b'"' in data or b"\\" in data):
+    if _LITERAL_IF[utf8, escape].search(data):
         return literal(data)
     return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 

@@ -142,12 +142,51 @@ def _skip_junk(lex: Lexer, stops: str) -> None:
             lex.pos += 1
 
 
+# The common shapes, ``Name <local@domain>`` and ``local@domain``, read without the
+# lexer; anything with quotes, comments, groups, routes or literals takes the full path.
+_HARD = re.compile(r'["(\\:;\[\]]')
+_DOT_ATOM = r"[^<>@\s.]+(?:\.[^<>@\s.]+)*"
+_SIMPLE = re.compile(
+    rf"[ \t]*(?:([^<>@]*?)[ \t]*<[ \t]*({_DOT_ATOM})@({_DOT_ATOM})[ \t]*>"
+    rf"|({_DOT_ATOM})@({_DOT_ATOM}))[ \t]*"
+)
+
+
+def _simple_addresses(text: str) -> list[Address] | None:
+    elements = text.split(",")
+    out: list[Address] = []
+    for i, element in enumerate(elements):
+        if not element.strip(" \t"):
+            # An empty element before a comma is a missing mailbox; after the last
+            # comma it is nothing.
+            if i < len(elements) - 1:
+                out.append(Address(None, None, MISSING_MAILBOX, MISSING_DOMAIN))
+            continue
+        m = _SIMPLE.fullmatch(element)
+        if m is None:
+            return None
+        if m.group(2) is not None:
+            name = " ".join(m.group(1).split())
+            out.append(Address(name or None, None, m.group(2), m.group(3)))
+        else:
+            out.append(Address(None, None, m.group(4), m.group(5)))
+    return out
+
+
 def parse_addresses(text: str) -> list[Address]:
     """The addresses of an address-list field value (RFC 5322 §3.4), groups flattened.
 
     A group becomes its start marker ``(NIL NIL name NIL)``, its members and the end
     marker ``(NIL NIL NIL NIL)`` (RFC 9051 §7.5.2).
     """
+    if not _HARD.search(text):
+        simple = _simple_addresses(text)
+        if simple is not None:
+            return simple
+    return _parse_addresses(text)
+
+
+def _parse_addresses(text: str) -> list[Address]:
     lex = Lexer(text)
     out: list[Address] = []
     in_group = False
@@ -216,8 +255,9 @@ def _addresses(data: bytes, field: Field | None) -> list[Address]:
 
 
 def _address_list(addresses: list[Address]) -> bytes:
+    """The parenthesised list, or ``b""`` when empty (the caller writes NIL)."""
     if not addresses:
-        return b"NIL"
+        return b""
     items = (
         b"(" + b" ".join(_nstr(v) for v in (a.name, a.adl, a.mailbox, a.host)) + b")"
         for a in addresses
@@ -240,17 +280,21 @@ def envelope(data: bytes, fields: Sequence[Field]) -> bytes:
         f = last.get(name)
         return b"NIL" if f is None else _nstr(field_text(data, f))
 
-    from_ = _addresses(data, last.get("from"))
+    def addresses(name: str) -> bytes:
+        return _address_list(_addresses(data, last.get(name)))
+
+    from_list = addresses("from")
+    subject = last.get("subject")
     parts = [
         text("date"),
-        b"NIL" if "subject" not in last else subject_for_humans(field_raw(data, last["subject"])),
-        _address_list(from_),
+        b"NIL" if subject is None else subject_for_humans(field_raw(data, subject)),
+        from_list or b"NIL",
         # RFC 9051 §7.5.2: sender and reply-to default to from.
-        _address_list(_addresses(data, last.get("sender")) or from_),
-        _address_list(_addresses(data, last.get("reply-to")) or from_),
-        _address_list(_addresses(data, last.get("to"))),
-        _address_list(_addresses(data, last.get("cc"))),
-        _address_list(_addresses(data, last.get("bcc"))),
+        addresses("sender") or from_list or b"NIL",
+        addresses("reply-to") or from_list or b"NIL",
+        addresses("to") or b"NIL",
+        addresses("cc") or b"NIL",
+        addresses("bcc") or b"NIL",
         text("in-reply-to"),
         text("message-id"),
     ]

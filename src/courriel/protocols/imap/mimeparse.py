@@ -32,6 +32,7 @@ __all__ = [
     "parse_part",
 ]
 
+_BLANKS = re.compile(rb"[ \t\r\n]")
 MAX_DEPTH = 100  # nesting deeper than this is treated as a leaf (Dovecot uses 100 too)
 
 
@@ -83,9 +84,9 @@ def parse_fields(data: bytes, start: int, stop: int) -> list[Field]:
             continue
         colon = data.find(b":", pos, line_end)
         if colon > pos:
-            name = data[pos:colon].rstrip(b" \t").decode("latin-1").lower()
-            if name and not any(c in name for c in " \t\r\n"):
-                fields.append(Field(name, pos, colon + 1, line_end))
+            raw_name = data[pos:colon].rstrip(b" \t")
+            if raw_name and not _BLANKS.search(raw_name):
+                fields.append(Field(raw_name.decode("latin-1").lower(), pos, colon + 1, line_end))
                 continuable = True
                 pos = line_end
                 continue
