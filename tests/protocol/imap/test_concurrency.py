@@ -71,6 +71,7 @@ async def test_rfc9051_s7_5_1_no_expunge_during_fetch_store_search(
         # NOOP may send it: from now on the message formerly 2 is 1.
         A C: a7 NOOP
         A S: * 1 EXPUNGE
+        A S: * 1 RECENT
         A S: a7 OK NOOP completed
         A C: a8 FETCH 1 UID
         A S: * 1 FETCH (UID 2)
@@ -96,6 +97,7 @@ async def test_rfc9051_s7_4_1_uid_commands_may_expunge(make_session: SessionFact
         A C: a3 UID SEARCH ALL
         A S: * SEARCH 1 2
         A S: * 2 EXPUNGE
+        A S: * 1 RECENT
         A S: a3 OK Search completed
         """,
     )
@@ -157,6 +159,7 @@ async def test_rfc2177_idle_woken_by_delivery_and_other_session(
         B S: b5 OK Expunge completed
         A X: idle_changed
         A S: * 2 EXPUNGE
+        A S: * 2 RECENT
         A S: * 1 FETCH (FLAGS (\\Answered \\Recent))
         A E: WaitForChange
         A X: idle_keepalive
@@ -251,4 +254,4 @@ async def test_commands_behind_a_streamed_fetch_wait_for_it(make_session: Sessio
         "S: a4 OK Fetch completed",
     ]
     rest = render(session, await exchange(session, b""))
-    assert rest == ["S: * 1 EXPUNGE", "S: a5 OK Expunge completed"]
+    assert rest == ["S: * 1 EXPUNGE", "S: * 1 RECENT", "S: a5 OK Expunge completed"]

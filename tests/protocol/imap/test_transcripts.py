@@ -320,9 +320,11 @@ async def test_rfc9051_s6_4_3_expunge_and_rfc4315_uid_expunge(make_session: Sess
         S: e1 OK Store completed
         C: e2 UID EXPUNGE 2
         S: * 2 EXPUNGE
+        S: * 1 RECENT
         S: e2 OK Expunge completed
         C: e3 EXPUNGE
         S: * 1 EXPUNGE
+        S: * 0 RECENT
         S: e3 OK Expunge completed
         C: e4 FETCH 1:* FLAGS
         S: e4 BAD Error in IMAP command FETCH: Invalid messageset
@@ -344,6 +346,7 @@ async def test_rfc9051_s6_4_7_copy_and_rfc6851_move(make_session: SessionFactory
         S: * OK [COPYUID {*} 1:2 1:2] Moved UIDs.
         S: * 1 EXPUNGE
         S: * 1 EXPUNGE
+        S: * 0 RECENT
         S: c3 OK Move completed
         C: c4 STATUS Archive (MESSAGES UIDNEXT)
         S: * STATUS Archive (MESSAGES 1 UIDNEXT 2)
@@ -573,5 +576,20 @@ async def test_rfc3516_unknown_cte_and_examine_never_sets_seen(
         S: body
         S:  FLAGS ())
         S: p4 OK Fetch completed
+        """,
+    )
+
+
+async def test_rfc3501_s2_3_2_recent_cannot_be_stored(make_session: SessionFactory) -> None:
+    await run_transcript(
+        make_session(),
+        LOGIN
+        + SELECT
+        + """
+        C: r1 STORE 1 FLAGS (\\Recent)
+        S: r1 BAD Error in IMAP command STORE: Invalid system flag \\Recent
+        C: r2 APPEND INBOX (\\Recent) {1+}
+        C: x
+        S: r2 BAD Error in IMAP command APPEND: Invalid system flag \\Recent
         """,
     )

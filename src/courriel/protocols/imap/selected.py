@@ -137,8 +137,18 @@ class SelectedFolder:
                 self.highest_modseq = max(self.highest_modseq, m.modseq)
 
     def remove(self, uids: list[int]) -> list[bytes]:
-        """Drop expunged messages now and return their ``EXPUNGE n`` lines."""
-        return self._mark(uids) + self.flush_expunges()
+        """Drop expunged messages now and return their ``EXPUNGE n`` lines.
+
+        A changed \\Recent count is told by the next :meth:`apply`, after EXISTS.
+        """
+        self._mark(uids)
+        return self.flush_expunges()
+
+    def _recent_line(self, rev1: bool) -> list[bytes]:
+        if len(self.recent) == self.told_recent:
+            return []
+        self.told_recent = len(self.recent)
+        return [b"%d RECENT" % self.told_recent] if rev1 else []
 
     def _mark(self, uids: list[int]) -> list[bytes]:
         self.pending.update(u for u in uids if u in self.meta)
@@ -167,14 +177,16 @@ class SelectedFolder:
         """Apply a change-feed delta; return the untagged lines (without ``* ``)."""
         self._mark(delta.expunged)
         lines = self.flush_expunges() if opts.allow_expunge else []
-        lines += self._add(delta, opts)
+        lines += self._add(delta)
+        # Like Dovecot: RECENT once, after EXPUNGE and EXISTS, when the count changed.
+        lines += self._recent_line(opts.rev1)
         lines += self._flag_updates(delta.updated, opts)
         self.uidnext = max(self.uidnext, delta.uidnext)
         self.highest_modseq = max(self.highest_modseq, delta.highest_modseq)
         self.last_change_id = max(self.last_change_id, delta.last_change_id)
         return lines
 
-    def _add(self, delta: FolderDelta, opts: UpdateOptions) -> list[bytes]:
+    def _add(self, delta: FolderDelta) -> list[bytes]:
         for m in delta.added:
             if m.uid > self.largest_uid and m.uid not in self.pending:
                 self.uids.append(m.uid)
@@ -187,9 +199,6 @@ class SelectedFolder:
             # RFC 9051 §7.4.1: EXISTS never decreases except through EXPUNGE.
             lines.append(b"%d EXISTS" % self.exists)
             self.told_exists = self.exists
-            if opts.rev1 and len(self.recent) != self.told_recent:
-                lines.append(b"%d RECENT" % len(self.recent))
-        self.told_recent = len(self.recent)
         return lines
 
     def _flag_updates(self, updated: list[MessageMeta], opts: UpdateOptions) -> list[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from courriel.errors import InvalidInput, NotFound
-from courriel.protocols.imap.actions import Action, no, ok
+from courriel.protocols.imap.actions import Action, bad, no, ok
 from courriel.protocols.imap.types import Append, Command
 
 if TYPE_CHECKING:
@@ -28,7 +28,10 @@ async def cmd_append(s: ImapSession, cmd: Command) -> list[Action]:
     if len(args.message) > s.settings.append_limit:
         # RFC 7889 §4 / RFC 4469: the message is larger than APPENDLIMIT.
         return [no(cmd.tag, "Mail size is too large.", "TOOBIG")]
-    flags = [f for f in args.flags if f.lower() != "\\recent"]
+    if any(f.lower() == "\\recent" for f in args.flags):
+        # RFC 3501 §2.3.2: \Recent cannot be set by the client (Dovecot: BAD).
+        return [bad(cmd.tag, "Error in IMAP command APPEND: Invalid system flag \\Recent")]
+    flags = list(args.flags)
     try:
         result = await s.store.append(
             s.require_principal(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from courriel.protocols.imap.actions import Action, Send, ok
+from courriel.protocols.imap.actions import Action, Send, bad, ok
 from courriel.protocols.imap.commands.fetch import invalid_set
 from courriel.protocols.imap.commands.select import flags_responses, read_only
 from courriel.protocols.imap.encode import number_set
@@ -32,8 +32,10 @@ async def cmd_store(s: ImapSession, cmd: Command) -> list[Action]:
         return [invalid_set(cmd)]
     if args.unchanged_since is not None:
         s.enabled.condstore = True  # RFC 7162 §3.1: a CONDSTORE enabling command
-    # \Recent cannot be stored (RFC 3501 §2.3.2); the store never sees it.
-    flags = [f for f in args.flags if f.lower() != "\\recent"]
+    if any(f.lower() == "\\recent" for f in args.flags):
+        # RFC 3501 §2.3.2: \Recent cannot be altered by the client (Dovecot: BAD).
+        return [bad(cmd.tag, "Error in IMAP command STORE: Invalid system flag \\Recent")]
+    flags = list(args.flags)
     keywords_before = set(view.keywords)
     result = await s.store.store_flags(
         s.require_principal(),
