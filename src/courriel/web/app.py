@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -44,6 +45,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from courriel.storage.db import Database
+from courriel.web.auth import SERVICES_STATE_KEY
 from courriel.web.problems import EXCEPTION_HANDLERS
 
 # TODO(contacts helper): type these as marketing.links.LinkSigner and marketing.ports.Mailer
@@ -135,6 +137,7 @@ def create_app(
         openapi_config=_openapi(),
         request_max_body_size=MAX_BODY,
         signature_namespace=namespace,
+        state=State({SERVICES_STATE_KEY: services}),
         debug=debug,
         logging_config=None,
     )
