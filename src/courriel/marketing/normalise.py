@@ -1,0 +1,228 @@
+"""Normal forms of contact fields: pure functions, no I/O.
+
+Owns the rules that make two spellings of one person's data compare equal and keep
+malformed data out of the contacts table. Every function raises
+:class:`courriel.errors.InvalidInput` naming the offending field, never anything else.
+
+Rules:
+- email: :func:`courriel.mail.address.normalize_address` (local part lower-cased, domain as
+  lower-case A-labels).
+- names, region, city, postal code: stripped; an empty string clears the stored value.
+- phone: E.164 via ``phonenumbers``; a number without ``+`` is read in the contact's
+  country only (no other default region), and must be a possible number there.
+- country: an ISO 3166-1 alpha-2 code (any case, stored upper case); names are refused.
+- time_zone: an IANA name known to ``zoneinfo``.
+- attributes: a JSON object with string keys (1–64 characters), JSON-serialisable values,
+  at most 100 keys and 64 KiB once serialised.
+- tags: 1–64 characters after stripping.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+
+from courriel.errors import AddressError, InvalidInput
+from courriel.mail.address import normalize_address
+
+__all__ = [
+    "ISO_COUNTRIES",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTES_BYTES",
+    "check_attributes",
+    "normalise_country",
+    "normalise_email",
+    "normalise_phone",
+    "normalise_tags",
+    "normalise_text",
+    "normalise_time_zone",
+]
+
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_TAG = 64
+MAX_KEY = 64
+
+# ISO 3166-1 alpha-2 officially assigned codes (249).
+_ISO_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+ISO_COUNTRIES: frozenset[str] = frozenset(_ISO_CODES.split())
+
+
+def normalise_email(value: str, *, field: str = "email") -> str:
+    """The normalised address, or InvalidInput naming ``field``.
+
+    Raises:
+        InvalidInput: the value is not a mailbox address.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field=field)
+    try:
+        address = normalize_address(value)
+    except AddressError as exc:
+        raise InvalidInput(str(exc), field=field) from exc
+    if len(address) > 320:
+        raise InvalidInput("address longer than 320 characters", field=field)
+    return address
+
+
+def normalise_text(value: str, *, field: str, max_length: int) -> str | None:
+    """Strip ``value``; an empty result is None (clears the stored value).
+
+    Raises:
+        InvalidInput: not a string, a control character, or longer than ``max_length``.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field=field)
+    text = value.strip()
+    if not text:
+        return None
+    if any(ord(c) < 32 or c == "\x7f" for c in text):
+        raise InvalidInput("control characters are not allowed", field=field)
+    if len(text) > max_length:
+        raise InvalidInput(f"longer than {max_length} characters", field=field)
+    return text
+
+
+def normalise_country(value: str, *, field: str = "country") -> str | None:
+    """The upper-case ISO 3166-1 alpha-2 code; an empty string is None.
+
+    Raises:
+        InvalidInput: anything but an assigned two-letter code (names are refused).
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field=field)
+    code = value.strip().upper()
+    if not code:
+        return None
+    if code not in ISO_COUNTRIES:
+        raise InvalidInput(f"not an ISO 3166-1 alpha-2 country code: {value!r}", field=field)
+    return code
+
+
+def normalise_phone(value: str, *, country: str | None, field: str = "phone") -> str | None:
+    """The number in E.164 form; an empty string is None.
+
+    Args:
+        value: the number as typed.
+        country: the contact's normalised country, the only default region for numbers
+            given without ``+``.
+        field: the name used in errors.
+
+    Raises:
+        InvalidInput: the number cannot be read or is not a possible number.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field=field)
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) > 64:
+        raise InvalidInput("longer than 64 characters", field=field)
+    try:
+        number = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if country or text.startswith("+") else " (give +country code or a country)"
+        raise InvalidInput(f"unreadable phone number{hint}: {exc}", field=field) from exc
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidInput(f"not a possible phone number: {value!r}", field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def normalise_time_zone(value: str, *, field: str = "time_zone") -> str | None:
+    """The IANA time zone name as given; an empty string is None.
+
+    Raises:
+        InvalidInput: not a name ``zoneinfo`` knows.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field=field)
+    name = value.strip()
+    if not name:
+        return None
+    if name not in _zones():
+        raise InvalidInput(f"not an IANA time zone name: {value!r}", field=field)
+    return name
+
+
+def normalise_tags(values: Iterable[str], *, field: str = "tags") -> tuple[str, ...]:
+    """Stripped, de-duplicated, sorted tags.
+
+    Raises:
+        InvalidInput: a tag is not a string, is empty, or is longer than 64 characters.
+    """
+    if isinstance(values, str):
+        raise InvalidInput("must be a list of strings", field=field)
+    tags: set[str] = set()
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InvalidInput("must be a string", field=f"{field}/{index}")
+        tag = value.strip()
+        if not tag or len(tag) > MAX_TAG:
+            raise InvalidInput(f"a tag has 1 to {MAX_TAG} characters", field=f"{field}/{index}")
+        if any(ord(c) < 32 or c == "\x7f" for c in tag):
+            raise InvalidInput("control characters are not allowed", field=f"{field}/{index}")
+        tags.add(tag)
+    return tuple(sorted(tags))
+
+
+def check_attributes(value: Mapping[str, Any], *, field: str = "attributes") -> dict[str, Any]:
+    """A copy of ``value`` checked to be a storable JSON object.
+
+    Raises:
+        InvalidInput: not a mapping, a bad key, a value JSON cannot hold, more than 100
+            keys, or more than 64 KiB once serialised.
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidInput("must be a JSON object", field=field)
+    if len(value) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes", field=field)
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY:
+            raise InvalidInput(f"keys are strings of 1 to {MAX_KEY} characters", field=field)
+        if not _json_value(item):
+            raise InvalidInput(
+                "value is not JSON (string, number, bool, null, list, object)",
+                field=f"{field}/{key}",
+            )
+        result[key] = item
+    size = len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise InvalidInput(f"attributes exceed {MAX_ATTRIBUTES_BYTES} bytes", field=field)
+    return result
+
+
+def _json_value(value: Any, depth: int = 0) -> bool:
+    # Deep enough for any real attribute, shallow enough to refuse pathological input.
+    if depth > 16:
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_json_value(v, depth + 1) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _json_value(v, depth + 1) for k, v in value.items())
+    return False
