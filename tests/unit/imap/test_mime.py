@@ -234,3 +234,9 @@ def test_contains_text_charsets() -> None:
     assert ParsedMessage.parse(latin).contains_text("D\u00c9J\u00c0", include_headers=False)
     unknown = b"Content-Type: text/plain; charset=x-nope\r\n\r\nplain words\r\n"
     assert ParsedMessage.parse(unknown).contains_text("words", include_headers=False)
+
+
+def test_text_in_an_unknown_transfer_encoding_is_not_searched() -> None:
+    # Dovecot does not match a text part whose encoding it cannot undo.
+    assert not ParsedMessage.parse(ODD).contains_text("body with", include_headers=False)
+    assert ParsedMessage.parse(ODD).contains_text("x-uuencode", include_headers=True)

@@ -130,11 +130,31 @@ def test_new_and_old() -> None:
     assert not check(k("NEW"), old)
 
 
-def test_sent_keys_do_not_match_without_a_date_field() -> None:
+def test_a_message_without_a_date_field_counts_as_sent_in_1970() -> None:
+    # As in Dovecot: SENTBEFORE matches it, SENTSINCE and SENTON (other days) do not.
     message = ParsedMessage.parse(b"Subject: no date\r\n\r\nbody\r\n")
-    for op in ("SENTON", "SENTBEFORE", "SENTSINCE"):
-        key = k(op, day=date(2026, 1, 1))
-        assert not matches(key, CANDIDATE, message, largest_seq=1, largest_uid=1)
+
+    def sent(op: str, day: date) -> bool:
+        return matches(k(op, day=day), CANDIDATE, message, largest_seq=1, largest_uid=1)
+
+    assert sent("SENTBEFORE", date(2026, 1, 1))
+    assert not sent("SENTSINCE", date(2026, 1, 1))
+    assert not sent("SENTON", date(2026, 1, 1))
+    assert sent("SENTON", date(1970, 1, 1))
+
+
+def test_header_blanks_count_as_one_space() -> None:
+    message = ParsedMessage.parse(
+        b"Subject:  two  spaces\tand\r\n  =?utf-8?q?a?=\r\n =?utf-8?q?b?=\r\n\r\nx\r\n"
+    )
+    assert message.header_values("subject") == ["two spaces and ab"]
+
+    def subject(text: str) -> bool:
+        key = k("HEADER", field="SUBJECT", text=text)
+        return matches(key, CANDIDATE, message, largest_seq=1, largest_uid=1)
+
+    assert subject("two spaces and")
+    assert not subject("two  spaces")
 
 
 def test_star_in_an_empty_mailbox_matches_nothing() -> None:

@@ -229,14 +229,17 @@ class ParsedMessage:
     # -- SEARCH --------------------------------------------------------------------------
 
     def header_values(self, name: str) -> list[str]:
-        """The values of every ``name`` field, unfolded and RFC 2047-decoded."""
+        """The values of every ``name`` field: RFC 2047-decoded, unfolded, and with
+        each run of blanks made one space."""
         key = name.lower()
         data = self._data
         out: list[str] = []
         for f in self._top_fields():
             if f.name == key:
+                # Runs of blanks (folding included) count as one space, as in Dovecot.
                 raw = data[f.value : f.end].replace(b"\r", b"").replace(b"\n", b"")
-                out.append(decode_words(_header_text(raw).strip(" \t")))
+                text = decode_words(_header_text(raw))
+                out.append(" ".join(text.split()))
         return out
 
     def sent_date(self) -> datetime.date | None:
@@ -255,8 +258,9 @@ class ParsedMessage:
     def contains_text(self, needle: str, *, include_headers: bool) -> bool:
         """Case-insensitive substring search (RFC 9051 §6.4.4 BODY and TEXT).
 
-        Text parts are searched after undoing their transfer encoding and charset;
-        with ``include_headers`` (TEXT) the decoded header fields of the message and of
+        Text parts are searched after undoing their transfer encoding and charset
+        (a part in an unknown transfer encoding is skipped); with ``include_headers``
+        (TEXT) the decoded header fields of the message and of its parts and
         encapsulated messages are searched too. Other parts are not searched.
         """
         folded = needle.casefold()
@@ -294,6 +298,8 @@ class ParsedMessage:
             raw = _b64(raw)
         elif cte == "quoted-printable":
             raw = binascii.a2b_qp(raw)
+        elif cte not in _IDENTITY_CTE:
+            return ""  # an encoding courriel cannot undo is not searched (as in Dovecot)
         charset = "us-ascii"
         for name, value in part.content_type[2] if part.content_type else []:
             if name.lower() == "charset":

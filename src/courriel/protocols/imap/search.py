@@ -6,10 +6,12 @@ loads their content only when :func:`needs_message` says a key looks inside it.
 Choices (as Dovecot makes them):
     * BEFORE, ON and SINCE compare the day of the internal date in the internal date's
       own time zone; SENTBEFORE, SENTON and SENTSINCE the day of the Date: field in its
-      own zone (a message without a readable Date: field matches none of them).
+      own zone (a message without a readable Date: field counts as sent on
+      1970-01-01).
     * Flags and keywords compare case-insensitively.
     * HEADER with an empty string matches every message that has the field; string
-      matches are case-insensitive substrings of RFC 2047-decoded values.
+      matches are case-insensitive substrings of RFC 2047-decoded values whose runs of
+      blanks count as one space.
     * NEW is RECENT and not \\Seen, OLD is not RECENT (RFC 3501 §6.4.4).
     * MODSEQ matches a modseq greater than or equal to the given one (RFC 7162 §3.1.5).
 
@@ -27,6 +29,7 @@ from courriel.protocols.imap.types import SearchKey
 
 __all__ = ["Candidate", "matches", "needs_message"]
 
+_NO_DATE = date(1970, 1, 1)
 _CONTENT_OPS = frozenset(
     {"HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE"},
 )
@@ -98,7 +101,9 @@ def _internal(key: SearchKey, ctx: _Context) -> bool:
 
 
 def _sent(key: SearchKey, ctx: _Context) -> bool:
-    return _day(key, _message(ctx).sent_date())
+    # Without a readable Date: field the message counts as sent on 1 January 1970, so
+    # SENTBEFORE matches it, as in Dovecot.
+    return _day(key, _message(ctx).sent_date() or _NO_DATE)
 
 
 def _seq(key: SearchKey, ctx: _Context) -> bool:
