@@ -185,3 +185,30 @@ def test_content_keys_without_content_match_nothing() -> None:
     # The session loads content whenever needs_message() says so; if it did not, the
     # key sees an empty message rather than failing.
     assert not matches(k("BODY", text="up"), CANDIDATE, None, largest_seq=10, largest_uid=50)
+
+
+def test_address_keys_search_the_normalised_addresses() -> None:
+    # As in Dovecot: FROM/TO/CC/BCC look in the parsed addresses written back in one
+    # form, names with blanks or specials quoted, a missing domain filled in.
+    message = ParsedMessage.parse(
+        b'From: John  Smith <js@example.com>, "Doe, Jane" <jane@example.org>\r\n'
+        b"To: undisclosed-recipients:;\r\n"
+        b"Bcc: broken@\r\n"
+        b"Cc: =?utf-8?q?Ren=C3=A9e?= <renee@example.net>\r\n\r\nx\r\n"
+    )
+    assert message.address_values("from") == [
+        '"John Smith" <js@example.com>, "Doe, Jane" <jane@example.org>'
+    ]
+    assert message.address_values("to") == ["undisclosed-recipients:;"]
+    assert message.address_values("bcc") == ["broken@MISSING_DOMAIN"]
+    assert message.address_values("cc") == ["Ren\u00e9e <renee@example.net>"]
+
+    def header(field: str, text: str) -> bool:
+        key = k("HEADER", field=field, text=text)
+        return matches(key, CANDIDATE, message, largest_seq=1, largest_uid=1)
+
+    assert header("FROM", '"doe, jane"')
+    assert header("FROM", "john smith")
+    assert not header("FROM", "John  Smith")
+    assert header("BCC", "missing_domain")
+    assert header("CC", "ren\u00e9e <renee@")

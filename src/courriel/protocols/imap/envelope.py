@@ -24,7 +24,7 @@ from typing import NamedTuple
 from courriel.protocols.imap import encode
 from courriel.protocols.imap.mimeparse import Field, Lexer, field_raw, field_text
 
-__all__ = ["Address", "envelope", "parse_addresses", "subject_for_humans"]
+__all__ = ["Address", "envelope", "format_addresses", "parse_addresses", "subject_for_humans"]
 
 MISSING_MAILBOX = "MISSING_MAILBOX"
 MISSING_DOMAIN = "MISSING_DOMAIN"
@@ -242,6 +242,46 @@ def subject_for_humans(raw: str) -> bytes:
     if not clean:
         return b'""'
     return encode.literal(clean)
+
+
+# Anything but RFC 5322 atext (and "." for names) makes Dovecot quote a name or
+# local part when it writes an address back.
+_SPECIALS = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\uffff]")
+_SPECIALS_NO_DOT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\x80-\uffff]")
+
+
+def _maybe_quote(text: str, pattern: re.Pattern[str]) -> str:
+    if "=?" in text or not pattern.search(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_addresses(addresses: list[Address]) -> str:
+    """An address list written back as text, the form Dovecot searches FROM/TO/CC/BCC in.
+
+    ``mailbox@host``, ``name <mailbox@host>`` (names with specials quoted, encoded
+    words left as they are), and ``group: members;``.
+    """
+    out: list[str] = []
+    in_group = False
+    for a in addresses:
+        sep = "" if not out or out[-1].endswith(": ") else ", "
+        if a.host is None:
+            if not in_group:
+                out.append(sep + _maybe_quote(a.mailbox or "", _SPECIALS) + ": ")
+            elif out and out[-1].endswith(": "):
+                out[-1] = out[-1][:-1] + ";"  # an empty group is "name:;"
+            else:
+                out.append(";")
+            in_group = not in_group
+            continue
+        spec = _maybe_quote(a.mailbox or "", _SPECIALS_NO_DOT) + "@" + a.host
+        if a.name or a.adl:
+            name = _maybe_quote(a.name, _SPECIALS) + " " if a.name else ""
+            route = a.adl + ":" if a.adl else ""
+            spec = f"{name}<{route}{spec}>"
+        out.append(sep + spec)
+    return "".join(out)
 
 
 def _nstr(value: str | None) -> bytes:

@@ -23,11 +23,12 @@ from email.utils import parsedate_tz
 
 from courriel.errors import InvalidInput
 from courriel.protocols.imap.bodystructure import body_structure
-from courriel.protocols.imap.envelope import envelope
+from courriel.protocols.imap.envelope import envelope, format_addresses, parse_addresses
 from courriel.protocols.imap.mimeparse import (
     Field,
     Lexer,
     Part,
+    field_text,
     header_end,
     parse_fields,
     parse_part,
@@ -240,6 +241,19 @@ class ParsedMessage:
                 raw = data[f.value : f.end].replace(b"\r", b"").replace(b"\n", b"")
                 text = decode_words(_header_text(raw))
                 out.append(" ".join(text.split()))
+        return out
+
+    def address_values(self, name: str) -> list[str]:
+        """The ``name`` address fields, parsed and written back in one normal form
+        (see :func:`envelope.format_addresses`), RFC 2047-decoded: what SEARCH FROM,
+        TO, CC and BCC look in, as in Dovecot."""
+        key = name.lower()
+        out: list[str] = []
+        for f in self._top_fields():
+            if f.name == key:
+                text = format_addresses(parse_addresses(field_text(self._data, f)))
+                decoded = decode_words(_header_text(text.encode("latin-1")))
+                out.append(" ".join(decoded.split()))
         return out
 
     def sent_date(self) -> datetime.date | None:

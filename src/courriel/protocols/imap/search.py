@@ -11,7 +11,9 @@ Choices (as Dovecot makes them):
     * Flags and keywords compare case-insensitively.
     * HEADER with an empty string matches every message that has the field; string
       matches are case-insensitive substrings of RFC 2047-decoded values whose runs of
-      blanks count as one space.
+      blanks count as one space. FROM, TO, CC and BCC look in the parsed addresses
+      written back in one form (``"Doe, Jane" <jane@example.org>``), so an address
+      without a domain is found as ``...@MISSING_DOMAIN``.
     * NEW is RECENT and not \\Seen, OLD is not RECENT (RFC 3501 §6.4.4).
     * MODSEQ matches a modseq greater than or equal to the given one (RFC 7162 §3.1.5).
 
@@ -30,6 +32,7 @@ from courriel.protocols.imap.types import SearchKey
 __all__ = ["Candidate", "matches", "needs_message"]
 
 _NO_DATE = date(1970, 1, 1)
+_ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
 _CONTENT_OPS = frozenset(
     {"HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE"},
 )
@@ -73,7 +76,11 @@ def _flag(key: SearchKey, ctx: _Context) -> bool:
 
 
 def _header(key: SearchKey, ctx: _Context) -> bool:
-    values = _message(ctx).header_values(key.field)
+    message = _message(ctx)
+    if key.field in _ADDRESS_FIELDS:
+        values = message.address_values(key.field)
+    else:
+        values = message.header_values(key.field)
     needle = key.text.casefold()
     return any(needle in value.casefold() for value in values)
 
