@@ -593,3 +593,29 @@ async def test_rfc3501_s2_3_2_recent_cannot_be_stored(make_session: SessionFacto
         S: r2 BAD Error in IMAP command APPEND: Invalid system flag \\Recent
         """,
     )
+
+
+async def test_rfc3501_s5_1_3_modified_utf7_names_and_rfc5258_nonexistent(
+    make_session: SessionFactory,
+) -> None:
+    await run_transcript(
+        make_session(),
+        LOGIN
+        + """
+        C: u1 CREATE &AOk-t&AOk-
+        S: u1 OK Create completed
+        C: u2 LIST "" &AOk-*
+        S: * LIST (\\HasNoChildren) "/" &AOk-t&AOk-
+        S: u2 OK List completed
+        C: u3 SUBSCRIBE &AOk-t&AOk-
+        S: u3 OK Subscribe completed
+        C: u4 DELETE &AOk-t&AOk-
+        S: u4 OK Delete completed
+        C: u5 LIST (SUBSCRIBED) "" &AOk-*
+        S: * LIST (\\NonExistent \\Subscribed) "/" &AOk-t&AOk-
+        S: u5 OK List completed
+        C: u6 LSUB "" &AOk-*
+        S: * LSUB (\\Noselect) "/" &AOk-t&AOk-
+        S: u6 OK Lsub completed
+        """,
+    )

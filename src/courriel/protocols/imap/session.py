@@ -239,7 +239,7 @@ class ImapSession:
     @property
     def utf8(self) -> bool:
         """Whether mailbox names go as UTF-8 (RFC 6855; not enabled by courriel)."""
-        return bool(getattr(self.parser, "utf8", False))
+        return self.parser.utf8
 
     def update_options(self, cmd: Command | None, *, allow_expunge: bool = True) -> UpdateOptions:
         """How FETCH responses are written for the command in progress."""
