@@ -4,14 +4,19 @@ Owns :class:`WebServices` (everything a route handler may use) and :func:`create
 
 How a handler gets the services: every route handler (in ``web/api/v1/*``, ``web/public.py``,
 ``web/hooks.py``, ``web/tracker.py``) declares a parameter named ``services`` typed
-:class:`WebServices`; the app registers it as a Litestar dependency, so::
+:data:`Services` (``NamedDependency[WebServices]``); the app registers a dependency of that
+name, so::
 
-    from courriel.web.app import WebServices
+    from litestar.params import FromPath
+    from courriel.web.app import Services
 
     @post("/hooks/shopify/{name:str}")
-    async def shopify(request: Request, name: str, services: WebServices) -> Response[...]:
+    async def shopify(request: Request, name: FromPath[str], services: Services) -> Response[...]:
         async with services.db.write() as conn:
             ...
+
+(A bare ``services: WebServices`` works too, but Litestar 2.23+ warns that inferred
+dependencies stop working in Litestar 3.)
 
 The name ``WebServices`` is in the app's signature namespace, so a module may import it
 under ``TYPE_CHECKING`` only. Errors: raise :mod:`courriel.errors` exceptions (or a Litestar
@@ -34,27 +39,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
+# Imported at run time, not under TYPE_CHECKING: Litestar (msgspec) resolves the
+# annotations of WebServices when it checks a handler's ``services`` argument.
+from courriel.marketing.links import LinkSigner
+from courriel.marketing.ports import Mailer
 from courriel.storage.db import Database
 from courriel.web.auth import SERVICES_STATE_KEY
 from courriel.web.problems import EXCEPTION_HANDLERS
 
-# TODO(contacts helper): type these as marketing.links.LinkSigner and marketing.ports.Mailer
-# once those modules land; the names must be importable at run time (Litestar resolves the
-# annotations of WebServices when it checks a handler's ``services`` argument).
-LinkSigner = Any
-Mailer = Any
-
-__all__ = ["MAX_BODY", "WebServices", "create_app"]
+__all__ = ["MAX_BODY", "Services", "WebServices", "create_app"]
 
 MAX_BODY = 1024 * 1024
 
@@ -76,6 +79,10 @@ class WebServices:
     links: LinkSigner
     mailer: Mailer
     clock: Callable[[], datetime]
+
+
+Services: TypeAlias = NamedDependency[WebServices]
+"""The annotation of a handler's ``services`` parameter."""
 
 
 def _openapi() -> OpenAPIConfig:
@@ -129,7 +136,7 @@ def create_app(
     def provide_services() -> WebServices:
         return services
 
-    namespace: dict[str, Any] = {"WebServices": WebServices}
+    namespace: dict[str, Any] = {"WebServices": WebServices, "Services": Services}
     return Litestar(
         route_handlers=_unique([*ROUTES, *extra_routes]),
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},

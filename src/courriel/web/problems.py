@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
@@ -151,30 +153,28 @@ def _validation_errors(extra: Any) -> list[dict[str, str]]:
         if not isinstance(item, Mapping):
             continue
         message = str(item.get("message", "invalid value"))
-        key = item.get("key")
         source = str(item.get("source", ""))
-        field = _field_from(message, key)
-        if field is None:
-            continue
-        found.append({"field": field, "detail": _strip_at(message), "source": source})
+        field = _field_path(item.get("key"), message)
+        found.append({"field": field, "detail": message, "source": source})
     return found
 
 
-def _field_from(message: str, key: Any) -> str | None:
-    """A field path: msgspec writes "... - at `$.a.b[0]`"; Litestar gives the parameter key."""
-    marker = "at `$"
-    if marker in message:
-        path = message.rsplit(marker, 1)[1].rstrip("`")
-        path = path.lstrip(".").replace("[", "/").replace("]", "").replace(".", "/")
-        if path:
-            return path
-    if isinstance(key, str) and key:
-        return key
-    return None
+_NAMED_FIELD = re.compile(r"(?:unknown|required) field `([^`]+)`")
 
 
-def _strip_at(message: str) -> str:
-    return message.split(" - at `$", 1)[0]
+def _field_path(key: Any, message: str) -> str:
+    """A JSON-pointer-like path (``consent/0/channel``) from Litestar's error key.
+
+    Litestar names the body ``data`` and nested fields ``consent[0].channel``; msgspec names
+    an unknown or missing field only in its message ("Object contains unknown field `x`").
+    """
+    parts: list[str] = []
+    if isinstance(key, str) and key and key != "data":
+        parts = [p for p in re.split(r"[.\[\]]+", key) if p]
+    named = _NAMED_FIELD.search(message)
+    if named:
+        parts.append(named.group(1))
+    return "/".join(parts) if parts else "body"
 
 
 def _clean_detail(detail: str) -> str:
@@ -194,6 +194,8 @@ def _http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[
     elif isinstance(exc, NotAuthorizedException) or status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="courriel"')
     detail = exc.detail if status < 500 else "internal error"
+    if isinstance(exc.__cause__, SerializationException):
+        detail = f"malformed JSON: {detail}"
     return problem(status, detail or _TITLES.get(status, "error"), headers=headers)
 
 

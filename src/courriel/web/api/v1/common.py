@@ -1,0 +1,74 @@
+"""What every API v1 resource shares: cursor pages, query parameters, small helpers.
+
+Paging (listmonk's lesson: never OFFSET): a list endpoint takes ``?after=<id>&limit=<n>``
+and answers ``{"data": [...], "next": "<id>" | null}``; ``next`` is the id of the last item
+when the page is full, so the client passes it back as ``after``. Items come in id order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from litestar.params import QueryParameter
+
+from courriel.errors import InvalidInput
+
+__all__ = [
+    "MAX_LIMIT",
+    "After",
+    "Limit",
+    "aware",
+    "page",
+    "parse_id",
+]
+
+MAX_LIMIT = 1000
+T = TypeVar("T")
+
+After = Annotated[
+    int,
+    QueryParameter(
+        ge=0,
+        description="Cursor: the `next` value of the previous page (0 or absent: from the start).",
+    ),
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size (1-1000).")]
+
+
+def page(
+    items: Sequence[T], *, limit: int, key: Callable[[T], int], render: Callable[[T], Any]
+) -> dict[str, Any]:
+    """The ``{"data", "next"}`` envelope of one page.
+
+    Args:
+        items: the page, in ascending id order (at most ``limit`` items).
+        limit: the page size asked for; a full page has a ``next`` cursor.
+        key: the id of an item (the cursor).
+        render: an item as JSON-able data.
+    """
+    cursor = str(key(items[-1])) if items and len(items) >= limit else None
+    return {"data": [render(item) for item in items], "next": cursor}
+
+
+def parse_id(value: str, *, field: str = "id") -> int:
+    """A positive integer id from a path segment.
+
+    Raises:
+        InvalidInput: not a positive integer.
+    """
+    if not value.isdigit() or int(value) < 1 or len(value) > 18:
+        raise InvalidInput("must be a positive integer id", field=field)
+    return int(value)
+
+
+def aware(value: datetime, *, field: str) -> datetime:
+    """Check that a time carries its UTC offset (RFC 3339 §5.6 ``time-offset``).
+
+    Raises:
+        InvalidInput: the time has no offset.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput("a time needs its UTC offset, e.g. 2026-01-31T12:00:00Z", field=field)
+    return value
