@@ -73,6 +73,14 @@ async def cmd_select(s: ImapSession, cmd: Command) -> list[Action]:
     view = SelectedFolder.from_snapshot(snap, readonly=readonly)
     s.selected = view
     s.state = ImapState.SELECTED
+    out.append(Send(data=b"".join(b"* " + line + b"\r\n" for line in _opening(s, view))))
+    code = "READ-ONLY" if readonly else "READ-WRITE"
+    verb = "Examine" if cmd.name == "EXAMINE" else "Select"
+    return [*out, ok(cmd.tag, f"{verb} completed", code)]
+
+
+def _opening(s: ImapSession, view: SelectedFolder) -> list[bytes]:
+    """The untagged responses of a successful SELECT/EXAMINE, in Dovecot's order."""
     lines = flags_responses(view)
     lines.append(b"%d EXISTS" % view.exists)
     if not s.enabled.rev2:
@@ -87,10 +95,7 @@ async def cmd_select(s: ImapSession, cmd: Command) -> list[Action]:
     lines.append(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
     if s.enabled.condstore:
         lines.append(b"OK [HIGHESTMODSEQ %d] Highest" % view.highest_modseq)
-    out.append(Send(data=b"".join(b"* " + line + b"\r\n" for line in lines)))
-    code = "READ-ONLY" if readonly else "READ-WRITE"
-    verb = "Examine" if cmd.name == "EXAMINE" else "Select"
-    return [*out, ok(cmd.tag, f"{verb} completed", code)]
+    return lines
 
 
 async def cmd_close(s: ImapSession, cmd: Command) -> list[Action]:

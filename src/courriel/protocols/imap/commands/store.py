@@ -15,6 +15,8 @@ from courriel.protocols.imap.encode import number_set
 from courriel.protocols.imap.types import Command, Store
 
 if TYPE_CHECKING:
+    from courriel.mailstore.imapport import StoreResult
+    from courriel.protocols.imap.selected import SelectedFolder, UpdateOptions
     from courriel.protocols.imap.session import ImapSession
 
 __all__ = ["cmd_store"]
@@ -46,26 +48,34 @@ async def cmd_store(s: ImapSession, cmd: Command) -> list[Action]:
         unchanged_since=args.unchanged_since,
     )
     view.set_meta(result.updated)
-    opts = s.update_options(cmd)
-    lines: list[bytes] = []
-    if view.keywords != keywords_before:
-        # RFC 9051 §7.3.5: a new keyword changes the FLAGS of the mailbox.
-        lines += flags_responses(view)
-    updated = {m.uid for m in result.updated}
-    for uid in uids:
-        if uid not in view.meta or uid in view.pending:
-            continue
-        if not args.silent:
-            lines.append(view.fetch_flags_line(uid, opts))
-        elif uid in updated and opts.condstore:
-            # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ of changed messages.
-            lines.append(
-                b"%d FETCH (UID %d MODSEQ (%d))"
-                % (view.seq_of(uid) or 0, uid, view.meta[uid].modseq)
-            )
+    lines = flags_responses(view) if view.keywords != keywords_before else []
+    lines += _fetch_lines(view, uids, result, silent=args.silent, opts=s.update_options(cmd))
     data = b"".join(b"* " + line + b"\r\n" for line in lines)
     if result.modified:
         numbers = result.modified if cmd.uid else [view.seq_of(u) or 0 for u in result.modified]
         code = f"MODIFIED {number_set(numbers)}"
-        return [Send(data=data), ok(cmd.tag, "Conditional store failed.", code)]
+        return [Send(data=data), ok(cmd.tag, "Conditional store failed", code)]
     return [Send(data=data), ok(cmd.tag, "Store completed")]
+
+
+def _fetch_lines(
+    view: SelectedFolder, uids: list[int], result: StoreResult, *, silent: bool, opts: UpdateOptions
+) -> list[bytes]:
+    """The FETCH responses of a STORE (RFC 9051 §6.4.6; RFC 7162 §3.1.3).
+
+    Messages refused by UNCHANGEDSINCE get none (they are in ``[MODIFIED]``), as in
+    Dovecot; a new keyword's ``FLAGS`` come first (RFC 9051 §7.3.5).
+    """
+    updated = {m.uid for m in result.updated}
+    refused = set(result.modified)
+    lines: list[bytes] = []
+    for uid in uids:
+        if uid not in view.meta or uid in view.pending or uid in refused:
+            continue
+        if not silent:
+            lines.append(view.fetch_flags_line(uid, opts))
+        elif uid in updated and opts.condstore:
+            # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ of changed messages.
+            seq = view.seq_of(uid) or 0
+            lines.append(b"%d FETCH (UID %d MODSEQ (%d))" % (seq, uid, view.meta[uid].modseq))
+    return lines
