@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -72,6 +73,8 @@ class WebServices:
         links: signs and verifies tokens in links (double opt-in confirmation, unsubscribe).
         mailer: sends mail through the delivery queue (confirmation mails).
         clock: the current time, timezone-aware UTC (injected so tests control it).
+        sender: the From address of mail the web edge causes (double opt-in confirmations);
+            empty means ``noreply@<host of public_url>``.
     """
 
     db: Database
@@ -79,6 +82,15 @@ class WebServices:
     links: LinkSigner
     mailer: Mailer
     clock: Callable[[], datetime]
+    sender: str = ""
+
+    @property
+    def mail_sender(self) -> str:
+        """The From address of confirmation mail (``sender`` or a no-reply default)."""
+        if self.sender:
+            return self.sender
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return f"noreply@{host}"
 
 
 Services: TypeAlias = NamedDependency[WebServices]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from courriel.web import public
 from courriel.web.api.v1 import ROUTES as API_V1
 
 __all__ = ["ROUTES"]
 
-ROUTES: list[ControllerRouterHandler] = [*API_V1]
+ROUTES: list[ControllerRouterHandler] = [*API_V1, *public.ROUTES]

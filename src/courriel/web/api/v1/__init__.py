@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from courriel.web.api.v1 import contacts
+from courriel.web.api.v1 import contacts, events, lists, suppression
 
 __all__ = ["ROUTES"]
 
-ROUTES: list[ControllerRouterHandler] = [*contacts.ROUTES]
+ROUTES: list[ControllerRouterHandler] = [
+    *contacts.ROUTES,
+    *lists.ROUTES,
+    *events.ROUTES,
+    *suppression.ROUTES,
+]

@@ -12,14 +12,17 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import InvalidInput
+from courriel.errors import InvalidInput, NotFound
+from courriel.marketing.contacts import find_contact_id
 
 __all__ = [
     "MAX_LIMIT",
     "After",
     "Limit",
     "aware",
+    "contact_ref",
     "page",
     "parse_id",
 ]
@@ -72,3 +75,22 @@ def aware(value: datetime, *, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("a time needs its UTC offset, e.g. 2026-01-31T12:00:00Z", field=field)
     return value
+
+
+async def contact_ref(conn: AsyncConnection, ref: str, *, field: str = "contact") -> int:
+    """The id of the contact a path names: its id (digits) or its address.
+
+    An id is returned as is (the caller's read raises NotFound when it does not exist).
+
+    Raises:
+        InvalidInput: ``ref`` is neither an id nor an address.
+        NotFound: no contact has this address.
+    """
+    if ref.isdigit() and len(ref) <= 18:
+        return int(ref)
+    if "@" not in ref:
+        raise InvalidInput("name a contact by its id or its email address", field=field)
+    found = await find_contact_id(conn, ref)
+    if found is None:
+        raise NotFound("no contact has this address")
+    return found

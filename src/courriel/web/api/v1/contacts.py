@@ -33,7 +33,7 @@ from courriel.marketing.contacts import (
 from courriel.marketing.gdpr import export_person, forget
 from courriel.marketing.suppression import is_forgotten
 from courriel.marketing.types import ConsentChange, ContactData
-from courriel.web.api.v1.common import After, Limit, page
+from courriel.web.api.v1.common import After, Limit, contact_ref, page
 from courriel.web.app import Services
 from courriel.web.auth import requires
 
@@ -70,18 +70,6 @@ class ContactIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen
     consent: list[ConsentIn] | None = None
 
 
-async def _resolve(conn: AsyncConnection, ref: FromPath[str]) -> int:
-    """The id of the contact named by ``ref`` (an id or an address)."""
-    if ref.isdigit():
-        return int(ref)
-    if "@" not in ref:
-        raise InvalidInput("name a contact by its id or its email address", field="contact")
-    found = await find_contact_id(conn, ref)
-    if found is None:
-        raise NotFound("no contact has this address")
-    return found
-
-
 @get("/api/v1/contacts", tags=[_TAG], **requires("contacts:read"))
 async def search(
     services: Services,
@@ -102,7 +90,7 @@ async def search(
 async def read(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """One contact, by id or address."""
     async with services.db.read() as conn:
-        contact = await get_contact(conn, await _resolve(conn, ref))
+        contact = await get_contact(conn, await contact_ref(conn, ref))
     return contact_to_dict(contact)
 
 
@@ -110,7 +98,7 @@ async def read(services: Services, ref: FromPath[str]) -> dict[str, Any]:
 async def consent(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """The consent proof of a contact: every decision, oldest first."""
     async with services.db.read() as conn:
-        contact_id = await _resolve(conn, ref)
+        contact_id = await contact_ref(conn, ref)
         await get_contact(conn, contact_id)
         records = await consent_history(conn, contact_id)
     return {"data": [consent_record_to_dict(r) for r in records], "next": None}
@@ -172,7 +160,7 @@ async def _record_consent(
 async def erase(services: Services, ref: FromPath[str]) -> None:
     """Forget the person (GDPR erasure); a hashed suppression keeps them out."""
     async with services.db.read() as conn:
-        contact = await get_contact(conn, await _resolve(conn, ref))
+        contact = await get_contact(conn, await contact_ref(conn, ref))
     if not await forget(services.db, contact.email, now=services.clock()):
         raise NotFound(f"no contact {ref}")
 
@@ -181,7 +169,7 @@ async def erase(services: Services, ref: FromPath[str]) -> None:
 async def export(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """Everything held about the person (GDPR access), as one JSON document."""
     async with services.db.read() as conn:
-        contact = await get_contact(conn, await _resolve(conn, ref))
+        contact = await get_contact(conn, await contact_ref(conn, ref))
     return await export_person(services.db, contact.email)
 
 
