@@ -214,6 +214,7 @@ class ImapSession:
         return [untagged("OK Still here"), *wait]
 
     def rearm_idle(self) -> None:
+        """Set :attr:`idle_wait` for the next wait of the IDLE in progress (or clear it)."""
         if self.idle_tag is None or self.closed or self.principal is None:
             self.idle_wait = None
             return
