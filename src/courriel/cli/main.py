@@ -52,9 +52,20 @@ def cli(ctx: click.Context, data_dir: Path, overrides: tuple[str, ...]) -> None:
 def _register() -> None:
     # Each module adds its commands to ``cli``; imported here so that ``courriel
     # --help`` lists them all.
-    from courriel.cli import account, alias, config_cmd, db_cmd, domain, queue_cmd, serve, tracker
+    from courriel.cli import (
+        account,
+        alias,
+        config_cmd,
+        db_cmd,
+        domain,
+        integration,
+        queue_cmd,
+        serve,
+        tracker,
+    )
 
-    for module in (account, alias, config_cmd, db_cmd, domain, queue_cmd, serve, tracker):
+    modules = (account, alias, config_cmd, db_cmd, domain, integration, queue_cmd, serve, tracker)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 
