@@ -16,14 +16,17 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -31,14 +34,58 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
-from courriel.storage.models.marketing import events
+from courriel.marketing.contacts import upsert_contact
+from courriel.marketing.types import ContactData
+from courriel.storage.models.marketing import contacts, customers, events, orders
 
-__all__ = ["EventData", "append_event", "upsert_statement"]
+__all__ = [
+    "CustomerData",
+    "CustomerRef",
+    "EventData",
+    "append_event",
+    "check_currency",
+    "delete_customer",
+    "event_key",
+    "from_minor",
+    "refresh_order_aggregates",
+    "to_minor",
+    "upsert_customer",
+    "upsert_statement",
+]
 
 _NAME_MAX = 128
 _SOURCE_MAX = 64
 _KEY_MAX = 128
 _ANON_MAX = 64
+
+# ISO 4217 minor units of the currencies that do not have two (every other has 2).
+_EXPONENTS: Mapping[str, int] = {
+    **dict.fromkeys(
+        [
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ],
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,3 +168,194 @@ async def append_event(conn: AsyncConnection, event: EventData) -> int | None:
     )
     new_id = (await conn.execute(stmt)).scalar_one_or_none()
     return None if new_id is None else int(new_id)
+
+
+def event_key(*parts: object) -> str:
+    """A ``unique_key`` from the shop's ids: ``"order:1001:placed"``.
+
+    Keys longer than the column (128) are replaced by their SHA-256 hex, which is
+    just as stable, so a replay still finds them.
+    """
+    key = ":".join(str(part) for part in parts)
+    if len(key) <= _KEY_MAX:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- money ----------------------------------------------------------------------------
+
+
+def check_currency(value: object, *, field: str = "currency") -> str:
+    """The upper-case ISO 4217 code.
+
+    Raises:
+        InvalidInput: not three ASCII letters.
+    """
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value.strip().upper()):
+        raise InvalidInput(f"not an ISO 4217 currency code: {value!r}", field=field)
+    return value.strip().upper()
+
+
+def to_minor(amount: object, currency: str, *, field: str) -> int:
+    """A decimal amount (``"12.50"``, ``12``) in the currency's minor units (1250).
+
+    The amount is read as a decimal, never a float, so "0.1" is exactly 10 cents. Digits
+    beyond the currency's exponent (a shop set to three decimals in USD) are rounded half
+    to even. Floats are refused: JSON numbers with a fraction are not exact.
+
+    Raises:
+        InvalidInput: not a decimal string or integer, or not finite; ``field`` names it.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, str | int):
+        raise InvalidInput('must be a decimal string such as "12.50"', field=field)
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except InvalidOperation as exc:
+        raise InvalidInput(f"not a decimal amount: {amount!r}", field=field) from exc
+    if not value.is_finite():
+        raise InvalidInput(f"not a decimal amount: {amount!r}", field=field)
+    exponent = _EXPONENTS.get(currency, 2)
+    minor = value.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    if abs(minor) >= 2**62:
+        raise InvalidInput(f"amount out of range: {amount!r}", field=field)
+    return int(minor)
+
+
+def from_minor(minor: int, currency: str | None) -> float:
+    """Minor units back to major units, for event values (``1250`` USD → 12.5)."""
+    exponent = _EXPONENTS.get(currency or "", 2)
+    return float(Decimal(minor).scaleb(-exponent))
+
+
+# -- customers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerData:
+    """A shop's customer record, linked to the contact of its email address."""
+
+    integration_id: int
+    external_id: str  # the shop's customer id
+    contact: ContactData
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerRef:
+    """The stored customer row and the contact it is linked to."""
+
+    customer_id: int
+    contact_id: int
+
+
+async def upsert_customer(
+    conn: AsyncConnection, data: CustomerData, *, now: datetime
+) -> CustomerRef:
+    """Create or update the shop's customer and its contact (``contacts.upsert_contact``).
+
+    When the customer's address changed, the customer (and its orders) move to the
+    contact of the new address, and both contacts' order aggregates are recomputed.
+
+    Raises:
+        InvalidInput: a malformed contact field, named in ``field``.
+    """
+    contact_id = await upsert_contact(conn, data.contact, now=now)
+    found = (
+        await conn.execute(
+            select(customers.c.id, customers.c.contact_id).where(
+                customers.c.integration_id == data.integration_id,
+                customers.c.external_id == data.external_id,
+            )
+        )
+    ).first()
+    if found is None:
+        stmt = (
+            upsert_statement(conn, customers)
+            .values(
+                integration_id=data.integration_id,
+                external_id=data.external_id,
+                contact_id=contact_id,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=["integration_id", "external_id"],
+                set_={"contact_id": contact_id, "updated_at": now},
+            )
+            .returning(customers.c.id)
+        )
+        return CustomerRef(
+            customer_id=int((await conn.execute(stmt)).scalar_one()), contact_id=contact_id
+        )
+    customer_id, old_contact = int(found.id), int(found.contact_id)
+    await conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(contact_id=contact_id, updated_at=now)
+    )
+    if old_contact != contact_id:
+        await conn.execute(
+            update(orders).where(orders.c.customer_id == customer_id).values(contact_id=contact_id)
+        )
+        await refresh_order_aggregates(conn, old_contact)
+        await refresh_order_aggregates(conn, contact_id)
+    return CustomerRef(customer_id=customer_id, contact_id=contact_id)
+
+
+async def delete_customer(conn: AsyncConnection, integration_id: int, external_id: str) -> bool:
+    """Forget the shop's customer record (the contact and its orders stay).
+
+    Returns:
+        False when the shop had no such customer.
+    """
+    result = await conn.execute(
+        customers.delete().where(
+            customers.c.integration_id == integration_id,
+            customers.c.external_id == external_id,
+        )
+    )
+    return bool(result.rowcount)
+
+
+# -- order aggregates -----------------------------------------------------------------
+
+
+async def refresh_order_aggregates(conn: AsyncConnection, contact_id: int) -> None:
+    """Recompute the contact's order aggregates from its orders, in the caller's transaction.
+
+    Orders that count are the ones not cancelled: ``order_count`` is their number,
+    ``total_spent_minor`` the sum of ``total - refunded``, ``first_order_at`` /
+    ``last_order_at`` their earliest and latest ``placed_at``. A contact that no longer
+    exists is left alone.
+    """
+    counted = orders.c.status != "cancelled"
+    row = (
+        await conn.execute(
+            select(
+                func.count(orders.c.id),
+                func.coalesce(func.sum(orders.c.total_minor - orders.c.refunded_minor), 0),
+                func.min(orders.c.placed_at),
+                func.max(orders.c.placed_at),
+            ).where(orders.c.contact_id == contact_id, counted)
+        )
+    ).one()
+    count, spent, first, last = row
+    await conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id)
+        .values(
+            order_count=int(count),
+            total_spent_minor=int(spent),
+            first_order_at=_aware(first),
+            last_order_at=_aware(last),
+        )
+    )
+
+
+def _aware(value: Any) -> datetime | None:
+    # min()/max() of a UTCDateTime column come back untyped on SQLite (text or naive).
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
