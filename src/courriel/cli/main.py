@@ -55,6 +55,7 @@ def _register() -> None:
     from courriel.cli import (
         account,
         alias,
+        apikey,
         config_cmd,
         db_cmd,
         domain,
@@ -64,7 +65,18 @@ def _register() -> None:
         tracker,
     )
 
-    modules = (account, alias, config_cmd, db_cmd, domain, integration, queue_cmd, serve, tracker)
+    modules = (
+        account,
+        alias,
+        apikey,
+        config_cmd,
+        db_cmd,
+        domain,
+        integration,
+        queue_cmd,
+        serve,
+        tracker,
+    )
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
