@@ -390,10 +390,15 @@ async def identify(db: Database, call: IdentifyCall, *, now: datetime) -> int:
         How many anonymous events of the browser were re-attributed to the contact.
 
     Raises:
-        InvalidInput: a malformed profile field (named in ``field``).
+        InvalidInput: a malformed profile field (``field`` is ``profile/<name>``).
     """
     async with db.write() as conn:
-        contact_id = await upsert_contact(conn, call.profile, now=now)
+        try:
+            contact_id = await upsert_contact(conn, call.profile, now=now)
+        except InvalidInput as exc:
+            # The contacts core names its own fields; the caller sent them in "profile".
+            field = f"profile/{exc.field}" if exc.field else "profile"
+            raise InvalidInput(str(exc), field=field) from exc
         await _link_browser(conn, call.anonymous_id, contact_id, now)
         result = await conn.execute(
             update(events)

@@ -40,7 +40,7 @@ from courriel.integrations.tracker import (
     parse_track,
     track,
 )
-from courriel.web.app import WebServices
+from courriel.web.app import Services, WebServices
 from courriel.web.problems import problem
 
 __all__ = ["ROUTES", "STATE_KEY", "TrackerState"]
@@ -128,7 +128,7 @@ def _refused_origin() -> Response[dict[str, Any]]:
     http_method=[HttpMethod.OPTIONS],
     include_in_schema=False,
 )
-async def preflight(request: _Req, services: WebServices) -> Response[Any]:
+async def preflight(request: _Req, services: Services) -> Response[Any]:
     """Answer a CORS preflight for the site in the query string."""
     origin = request.headers.get("origin")
     site = await _site_for(request, services)
@@ -196,7 +196,7 @@ def _invalid(exc: InvalidInput, cors: dict[str, str]) -> Response[dict[str, Any]
 
 
 @post("/t/v1/identify", include_in_schema=False)
-async def identify_route(request: _Req, services: WebServices) -> Response[Any]:
+async def identify_route(request: _Req, services: Services) -> Response[Any]:
     """``courriel.identify(profile)``: upsert the contact, merge the browser into it."""
     checked = await _checked(request, services)
     if isinstance(checked, Response):
@@ -210,7 +210,7 @@ async def identify_route(request: _Req, services: WebServices) -> Response[Any]:
 
 
 @post("/t/v1/track", include_in_schema=False)
-async def track_route(request: _Req, services: WebServices) -> Response[Any]:
+async def track_route(request: _Req, services: Services) -> Response[Any]:
     """``courriel.track(name, properties)``: append the event for the browser."""
     checked = await _checked(request, services)
     if isinstance(checked, Response):

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
 from litestar import Litestar
 
 from courriel.integrations.tracker import TrackerSite, add_site
+from courriel.marketing.links import LinkSigner
 from courriel.storage.db import Database
 from courriel.web import tracker as tracker_web
 from courriel.web.app import WebServices, create_app
@@ -33,6 +35,15 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+class NoMail:
+    """The Mailer port for routes that must never send mail: any call fails the test."""
+
+    async def send(
+        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
+    ) -> None:
+        raise AssertionError(f"the tracker sent mail to {recipient}")
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
@@ -43,8 +54,8 @@ def app(database: Database, clock: FakeClock) -> Litestar:
     services = WebServices(
         db=database,
         public_url="https://mail.shop.example",
-        links=None,
-        mailer=None,
+        links=LinkSigner(b"tracker-test-key" * 2, clock=clock),
+        mailer=NoMail(),
         clock=clock,
     )
     return create_app(services, extra_routes=tracker_web.ROUTES)
@@ -52,7 +63,7 @@ def app(database: Database, clock: FakeClock) -> Litestar:
 
 def make_client(app: Litestar, ip: str = CLIENT_IP) -> httpx.AsyncClient:
     """An HTTP client whose requests come from ``ip``."""
-    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    transport = httpx.ASGITransport(app=cast(Any, app), client=(ip, 40000))
     return httpx.AsyncClient(transport=transport, base_url="https://mail.shop.example")
 
 

@@ -136,9 +136,9 @@ async def test_identify_never_clears_and_keeps_custom_attributes(
 async def test_identify_errors_name_the_field(
     client: httpx.AsyncClient, site: TrackerSite, database: Database
 ) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"anonymous_id": ANA_BROWSER, "profile": {}}, "profile/email"),
-        ({"anonymous_id": ANA_BROWSER, "profile": {"email": "not an address"}}, "email"),
+        ({"anonymous_id": ANA_BROWSER, "profile": {"email": "not an address"}}, "profile/email"),
         (
             {"anonymous_id": ANA_BROWSER, "profile": {"email": "a@b.example", "city": 3}},
             "profile/city",
