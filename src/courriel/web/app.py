@@ -42,12 +42,14 @@ from datetime import datetime
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import BaseRoute
 from litestar.types import ControllerRouterHandler
 
 # Imported at run time, not under TYPE_CHECKING: Litestar (msgspec) resolves the
@@ -97,11 +99,27 @@ Services: TypeAlias = NamedDependency[WebServices]
 """The annotation of a handler's ``services`` parameter."""
 
 
+class _OpenApiRouter(Router):
+    """Serves the OpenAPI JSON under ``/api/v1`` without Litestar's catch-all HTML 404.
+
+    Litestar adds a ``{path}/{name}`` page for unknown documentation paths; under
+    ``/api/v1`` it would answer every unknown API path with HTML instead of problem JSON.
+    """
+
+    def register(self, value: ControllerRouterHandler) -> list[BaseRoute]:
+        if isinstance(value, HTTPRouteHandler) and (
+            value.handler_name == "handle_schema_path_not_found"
+        ):
+            return []
+        return super().register(value)
+
+
 def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="courriel API",
         version="1",
         path="/api/v1",
+        openapi_router=_OpenApiRouter("/api/v1", route_handlers=[], include_in_schema=False),
         # Only the JSON document: /api/v1/openapi.json.
         render_plugins=[JsonRenderPlugin(path="/openapi.json")],
         components=Components(
