@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from courriel.web import public
+from courriel.web import hooks, public, tracker
 from courriel.web.api.v1 import ROUTES as API_V1
 
 __all__ = ["ROUTES"]
 
-ROUTES: list[ControllerRouterHandler] = [*API_V1, *public.ROUTES]
+ROUTES: list[ControllerRouterHandler] = [
+    *API_V1,
+    *public.ROUTES,
+    *hooks.ROUTES,
+    *tracker.ROUTES,
+]
