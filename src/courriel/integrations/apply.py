@@ -50,6 +50,7 @@ from courriel.storage.models.marketing import (
     checkouts,
     contacts,
     customers,
+    events,
     order_lines,
     orders,
     products,
@@ -360,6 +361,14 @@ def redact_customer_applier(
                 )
             )
             await _delete_orders(conn, (int(i) for i in found.scalars()))
+            for external_id in order_external_ids:
+                # Events of a guest order have no contact: they go by their key.
+                await conn.execute(
+                    delete(events).where(
+                        events.c.source == ctx.source,
+                        events.c.unique_key.like(f"order:{external_id}:%"),
+                    )
+                )
         what = "person erased" if erased else "no contact held; address suppressed"
         if address is None:
             what = "no contact held for this customer"
@@ -389,6 +398,7 @@ def redact_shop_applier() -> Applier:
             select(orders.c.id).where(orders.c.integration_id == ctx.integration_id)
         )
         await _delete_orders(conn, (int(i) for i in left.scalars()))
+        await conn.execute(delete(events).where(events.c.source == ctx.source))
         for table in (checkouts, customers, products):
             await conn.execute(delete(table).where(table.c.integration_id == ctx.integration_id))
         return Applied(status="applied", detail=f"shop data erased ({erased} people)")

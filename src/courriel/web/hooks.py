@@ -13,18 +13,17 @@ the pipeline itself answers the 413 (with a log line).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from litestar import Request, Response, post
+from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
 from courriel.integrations.shopify import SHOPIFY
 from courriel.integrations.webhooks import MAX_BODY, ShopAdapter, WebhookOutcome, handle_webhook
 from courriel.integrations.woocommerce import WOOCOMMERCE
+from courriel.web.app import Services, WebServices
 from courriel.web.problems import problem
-
-if TYPE_CHECKING:
-    from courriel.web.app import WebServices
 
 __all__ = ["ROUTES", "shopify_hook", "woocommerce_hook"]
 
@@ -53,7 +52,7 @@ async def _handle(
     include_in_schema=False,
 )
 async def shopify_hook(
-    request: Request[Any, Any, Any], name: str, services: WebServices
+    request: Request[Any, Any, Any], name: FromPath[str], services: Services
 ) -> Response[dict[str, Any]]:
     """A Shopify webhook for the integration ``name``."""
     return await _handle(request, SHOPIFY, name, services)
@@ -66,7 +65,7 @@ async def shopify_hook(
     include_in_schema=False,
 )
 async def woocommerce_hook(
-    request: Request[Any, Any, Any], name: str, services: WebServices
+    request: Request[Any, Any, Any], name: FromPath[str], services: Services
 ) -> Response[dict[str, Any]]:
     """A WooCommerce webhook (or its creation ping) for the integration ``name``."""
     return await _handle(request, WOOCOMMERCE, name, services)
