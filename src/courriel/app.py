@@ -13,7 +13,7 @@ import asyncio
 import errno
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,9 @@ from courriel.delivery.signing import SignerCache
 from courriel.delivery.targets import ListenerKind
 from courriel.errors import ListenerError
 from courriel.mailstore.service import MailStore
-from courriel.outbound import Outbound
+from courriel.marketing.links import LinkSigner
+from courriel.marketing.ports import Mailer
+from courriel.outbound import Originator, Outbound
 from courriel.protocols.imap.cache import MessageCache
 from courriel.protocols.imap.server import ImapServer
 from courriel.protocols.imap.session import ImapSettings
@@ -38,16 +40,28 @@ from courriel.protocols.smtp.session import SmtpSettings
 from courriel.protocols.tls import ensure_certificate, server_context
 from courriel.storage.blobs import BlobStore, open_blob_store
 from courriel.storage.db import Database, sqlite_url_for
+from courriel.storage.secrets import shared_secret
 
-__all__ = ["ROLES", "Listener", "Node", "Services", "open_services"]
+__all__ = [
+    "ROLES",
+    "HttpFactory",
+    "Listener",
+    "Node",
+    "OriginatingMailer",
+    "Services",
+    "open_services",
+]
 
 log = logging.getLogger(__name__)
+
+LINKS_KEY_NAME = "links"  # the shared secret that signs links put in mail
 
 # Roles `courriel serve --roles` knows, and the listener keys each one opens.
 ROLES: dict[str, tuple[str, ...]] = {
     "smtp": ("smtp", "submission", "submissions"),
     "imap": ("imap", "imaps"),
     "pop3": ("pop3", "pop3s"),
+    "http": ("http",),  # REST API, webhooks, tracker, /u/ pages
     "delivery": (),  # the outbound queue worker: no listener
 }
 # Ports used by `--high-ports` for a non-root quick start (the issue's list).
@@ -120,6 +134,29 @@ class _Server(Protocol):
     async def stop(self, grace: float) -> None: ...
 
 
+HttpFactory = Callable[["Services", Mailer, LinkSigner], _Server]
+"""Builds the HTTP listener from the services, the mailer and the link signer."""
+
+
+class OriginatingMailer:
+    """:class:`courriel.marketing.ports.Mailer` over the originating path (router → queue).
+
+    Mail the marketing engine writes (a double opt-in confirmation) goes through the same
+    router as submitted mail: stored when the recipient is local, queued otherwise, and
+    DKIM-signed when its ``From:`` domain has keys. It is queued in the transactional class;
+    the bulk class arrives with campaigns.
+    """
+
+    def __init__(self, originator: Originator) -> None:
+        self._originator = originator
+
+    async def send(
+        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
+    ) -> None:
+        """Queue ``message`` for ``recipient`` (see the port)."""
+        await self._originator.send(sender, [recipient], message)
+
+
 @dataclass(slots=True, kw_only=True)
 class Listener:
     """One bound listener: its config key, its address, and the server behind it."""
@@ -136,13 +173,17 @@ class Node:
     """The roles of ``courriel serve`` running on one event loop."""
 
     services: Services
-    roles: Sequence[str] = ("smtp", "imap", "pop3", "delivery")
+    roles: Sequence[str] = ("smtp", "imap", "pop3", "http", "delivery")
     listeners: list[Listener] = field(default_factory=list)
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     committer: GroupCommitter | None = None
     signers: SignerCache | None = None
     outbound: Outbound | None = None
     imap_cache: MessageCache | None = None  # parsed messages, shared by the IMAP listeners
+    # Builds the HTTP listener; given by the layer above (cli, testing), since ``web`` sits
+    # above ``app`` and cannot be imported from here.
+    http_factory: HttpFactory | None = None
+    links: LinkSigner | None = None  # made at start from the fleet's shared secret
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -156,6 +197,8 @@ class Node:
             self.services.loaded.data_dir, cfg.server.hostname, cfg.tls.cert, cfg.tls.key
         )
         tls = server_context(cert, key)
+        if "http" in self.roles:
+            self.links = LinkSigner(await shared_secret(self.services.db, LINKS_KEY_NAME))
         try:
             if "delivery" in self.roles:
                 self._start_outbound()
@@ -185,6 +228,11 @@ class Node:
         store = self.services.mailstore
         if key_name in ("imap", "imaps"):
             return self._make_imap_server(key_name, tls)
+        if key_name == "http":
+            if self.http_factory is None or self.links is None:
+                raise ListenerError("the http role needs the web application (courriel serve)")
+            mailer = OriginatingMailer(Originator(self._router(), cfg.server.hostname))
+            return self.http_factory(self.services, mailer, self.links), "HTTP"
         if key_name in ("pop3", "pop3s"):
             implicit = key_name == "pop3s"
             pop_settings = Pop3Settings(

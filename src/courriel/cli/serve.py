@@ -13,6 +13,7 @@ import click
 from courriel.app import HIGH_PORTS, ROLES, Node, high_port_overrides, open_services
 from courriel.cli.common import CliContext, pass_cli, run_async
 from courriel.config import load_config
+from courriel.web.listener import http_listener
 
 __all__ = ["COMMANDS", "serve"]
 
@@ -44,7 +45,7 @@ async def _serve(ctx: CliContext, roles: tuple[str, ...], high_ports: bool) -> N
         overrides = {**high_port_overrides(loaded), **overrides}
     async with open_services(ctx.data_dir, overrides) as services:
         _configure_logging(services.loaded.config.log.level)
-        node = Node(services, roles=roles)
+        node = Node(services, roles=roles, http_factory=http_listener)
         await node.start()
         click.echo(f"courriel: data folder {services.loaded.data_dir}")
         for lst in node.listeners:

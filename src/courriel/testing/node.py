@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from courriel.app import Node, Services, open_services
+from courriel.web.listener import http_listener
 
 __all__ = ["LISTEN_KEYS", "RunningNode", "loopback_overrides", "running_node"]
 
@@ -63,7 +64,7 @@ async def running_node(
     """Open the data folder, start the roles on loopback, stop them on exit."""
     overrides = {**loopback_overrides(database_url), **(extra or {})}
     async with open_services(data_dir, overrides, environ={}) as services:
-        node = Node(services, roles=roles)
+        node = Node(services, roles=roles, http_factory=http_listener)
         await node.start()
         try:
             ports = {lst.key.removeprefix("listen."): lst.port for lst in node.listeners}

@@ -1,0 +1,30 @@
+"""The HTTP listener of a node, built for :class:`courriel.app.Node` (its ``http_factory``).
+
+``web`` sits above ``app`` in the layers, so the node cannot import the web application;
+the commands that start a node (``courriel serve``, the test helpers) hand it
+:func:`http_listener` instead.
+"""
+
+from __future__ import annotations
+
+from courriel.app import Services
+from courriel.marketing.links import LinkSigner
+from courriel.marketing.ports import Mailer
+from courriel.storage.models import utcnow
+from courriel.web.app import WebServices, create_app
+from courriel.web.server import HttpServer
+
+__all__ = ["http_listener"]
+
+
+def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> HttpServer:
+    """The HTTP server (API, webhooks, tracker, ``/u/`` pages) of these services."""
+    config = services.loaded.config
+    web = WebServices(
+        db=services.db,
+        public_url=config.http.public_url.rstrip("/"),
+        links=links,
+        mailer=mailer,
+        clock=utcnow,
+    )
+    return HttpServer(create_app(web))
