@@ -19,13 +19,28 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import Guard
 
 from courriel.errors import AuthError
 from courriel.marketing.apikeys import SCOPES, ApiKeyInfo, verify_key
-from courriel.web.problems import Forbidden
+from courriel.web.problems import PROBLEM_JSON, Forbidden, ProblemDocument
 
 __all__ = ["SERVICES_STATE_KEY", "bearer_token", "current_key", "requires"]
+
+_PROBLEM_RESPONSES = {
+    status: ResponseSpec(
+        data_container=ProblemDocument,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+    for status, description in (
+        (401, "Missing, unknown or revoked API key"),
+        (403, "The API key lacks the scope of this route"),
+        (422, "Invalid input; `field` names it"),
+    )
+}
 
 # create_app stores the WebServices in app.state under this key (guards get no DI).
 SERVICES_STATE_KEY = "courriel_services"
@@ -73,6 +88,7 @@ def requires(scope: str) -> dict[str, Any]:
         "guards": [_guard_for(scope)],
         "security": [{"bearer": []}],
         "opt": {"scope": scope},
+        "responses": _PROBLEM_RESPONSES,
     }
 
 

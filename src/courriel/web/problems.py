@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -32,7 +33,9 @@ from courriel.errors import AlreadyExists, AuthError, InvalidInput, NotFound
 __all__ = [
     "EXCEPTION_HANDLERS",
     "PROBLEM_JSON",
+    "FieldError",
     "Forbidden",
+    "ProblemDocument",
     "problem",
 ]
 
@@ -55,6 +58,24 @@ _TITLES: Mapping[int, str] = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    """One offending input field (for the OpenAPI description of problems)."""
+
+    field: str
+    detail: str
+
+
+class ProblemDocument(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The shape of every error response (RFC 9457 §3), described in the OpenAPI document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
 
 
 class Forbidden(HTTPException):

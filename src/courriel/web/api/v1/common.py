@@ -23,6 +23,7 @@ __all__ = [
     "Limit",
     "aware",
     "contact_ref",
+    "iso",
     "page",
     "parse_id",
 ]
@@ -64,6 +65,11 @@ def parse_id(value: str, *, field: str = "id") -> int:
     if not value.isdigit() or int(value) < 1 or len(value) > 18:
         raise InvalidInput("must be a positive integer id", field=field)
     return int(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as RFC 3339 text (``2026-03-01T12:00:00+00:00``), or None."""
+    return None if value is None else value.isoformat()
 
 
 def aware(value: datetime, *, field: str) -> datetime:

@@ -70,7 +70,12 @@ class ContactIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen
     consent: list[ConsentIn] | None = None
 
 
-@get("/api/v1/contacts", tags=[_TAG], **requires("contacts:read"))
+@get(
+    "/api/v1/contacts",
+    summary="Search contacts by address or name prefix (case-insensitive), paged by id",
+    tags=[_TAG],
+    **requires("contacts:read"),
+)
 async def search(
     services: Services,
     after: After = 0,
@@ -86,7 +91,12 @@ async def search(
     return page(found, limit=limit, key=lambda c: c.id, render=contact_to_dict)
 
 
-@get("/api/v1/contacts/{ref:str}", tags=[_TAG], **requires("contacts:read"))
+@get(
+    "/api/v1/contacts/{ref:str}",
+    summary="One contact, by id or address",
+    tags=[_TAG],
+    **requires("contacts:read"),
+)
 async def read(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """One contact, by id or address."""
     async with services.db.read() as conn:
@@ -94,7 +104,12 @@ async def read(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     return contact_to_dict(contact)
 
 
-@get("/api/v1/contacts/{ref:str}/consent", tags=[_TAG], **requires("contacts:read"))
+@get(
+    "/api/v1/contacts/{ref:str}/consent",
+    summary="The consent proof of a contact: every decision, oldest first",
+    tags=[_TAG],
+    **requires("contacts:read"),
+)
 async def consent(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """The consent proof of a contact: every decision, oldest first."""
     async with services.db.read() as conn:
@@ -121,7 +136,13 @@ def _contact_data(body: ContactIn) -> ContactData:
     )
 
 
-@put("/api/v1/contacts", tags=[_TAG], status_code=200, **requires("contacts:write"))
+@put(
+    "/api/v1/contacts",
+    summary="Create or update the contact with this address",
+    tags=[_TAG],
+    status_code=200,
+    **requires("contacts:write"),
+)
 async def upsert(services: Services, data: JSONBody[ContactIn]) -> Response[dict[str, Any]]:
     """Create or update the contact with this address; 201 when it was created."""
     now = services.clock()
@@ -156,7 +177,12 @@ async def _record_consent(
             raise InvalidInput(str(exc), field=f"consent/{index}/{inner}") from exc
 
 
-@delete("/api/v1/contacts/{ref:str}", tags=[_TAG], **requires("contacts:write"))
+@delete(
+    "/api/v1/contacts/{ref:str}",
+    summary="Forget the person (GDPR erasure)",
+    tags=[_TAG],
+    **requires("contacts:write"),
+)
 async def erase(services: Services, ref: FromPath[str]) -> None:
     """Forget the person (GDPR erasure); a hashed suppression keeps them out."""
     async with services.db.read() as conn:
@@ -165,7 +191,12 @@ async def erase(services: Services, ref: FromPath[str]) -> None:
         raise NotFound(f"no contact {ref}")
 
 
-@get("/api/v1/contacts/{ref:str}/export", tags=[_TAG], **requires("contacts:read"))
+@get(
+    "/api/v1/contacts/{ref:str}/export",
+    summary="Everything held about the person (GDPR access), as one JSON document",
+    tags=[_TAG],
+    **requires("contacts:read"),
+)
 async def export(services: Services, ref: FromPath[str]) -> dict[str, Any]:
     """Everything held about the person (GDPR access), as one JSON document."""
     async with services.db.read() as conn:

@@ -61,7 +61,7 @@ async def _contact_for(conn: AsyncConnection, data: EventIn, now: datetime) -> i
     return await upsert_contact(conn, ContactData(email=data.email, source=SOURCE), now=now)
 
 
-@post("/api/v1/events", tags=["events"], **requires("events:write"))
+@post("/api/v1/events", summary="Record an event", tags=["events"], **requires("events:write"))
 async def track(services: Services, data: JSONBody[EventIn]) -> Response[dict[str, Any]]:
     """Record an event; 201 with its id, or 200 ``duplicate`` when the unique key was seen."""
     if not data.name.strip():

@@ -58,7 +58,12 @@ class MemberIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     ip: str | None = None  # the person's IP when they asked, for the proof
 
 
-@get("/api/v1/lists", tags=[_TAG], **requires("lists:read"))
+@get(
+    "/api/v1/lists",
+    summary="Every list, by name, with its member counts (one page: lists are few)",
+    tags=[_TAG],
+    **requires("lists:read"),
+)
 async def index(services: Services) -> dict[str, Any]:
     """Every list, by name, with its member counts (one page: lists are few)."""
     async with services.db.read() as conn:
@@ -66,7 +71,12 @@ async def index(services: Services) -> dict[str, Any]:
     return {"data": [list_to_dict(item) for item in found], "next": None}
 
 
-@post("/api/v1/lists", tags=[_TAG], **requires("lists:write"))
+@post(
+    "/api/v1/lists",
+    summary="Create a list (409 when the name is taken)",
+    tags=[_TAG],
+    **requires("lists:write"),
+)
 async def create(services: Services, data: JSONBody[ListIn]) -> dict[str, Any]:
     """Create a list (409 when the name is taken)."""
     async with services.db.write() as conn:
@@ -76,21 +86,36 @@ async def create(services: Services, data: JSONBody[ListIn]) -> dict[str, Any]:
     return list_to_dict(made)
 
 
-@get("/api/v1/lists/{list_id:int}", tags=[_TAG], **requires("lists:read"))
+@get(
+    "/api/v1/lists/{list_id:int}",
+    summary="One list with its member counts",
+    tags=[_TAG],
+    **requires("lists:read"),
+)
 async def read(services: Services, list_id: FromPath[int]) -> dict[str, Any]:
     """One list with its member counts."""
     async with services.db.read() as conn:
         return list_to_dict(await get_list(conn, list_id))
 
 
-@delete("/api/v1/lists/{list_id:int}", tags=[_TAG], **requires("lists:write"))
+@delete(
+    "/api/v1/lists/{list_id:int}",
+    summary="Delete a list and its memberships",
+    tags=[_TAG],
+    **requires("lists:write"),
+)
 async def remove(services: Services, list_id: FromPath[int]) -> None:
     """Delete a list and its memberships; the contacts and their consent stay."""
     async with services.db.write() as conn:
         await delete_list(conn, list_id)
 
 
-@get("/api/v1/lists/{list_id:int}/members", tags=[_TAG], **requires("lists:read"))
+@get(
+    "/api/v1/lists/{list_id:int}/members",
+    summary="Members of a list, paged by contact id",
+    tags=[_TAG],
+    **requires("lists:read"),
+)
 async def list_members(
     services: Services,
     list_id: FromPath[int],
@@ -135,7 +160,12 @@ async def _member_contact(conn: AsyncConnection, data: MemberIn, services: WebSe
     )
 
 
-@post("/api/v1/lists/{list_id:int}/members", tags=[_TAG], **requires("lists:write"))
+@post(
+    "/api/v1/lists/{list_id:int}/members",
+    summary="Subscribe a contact",
+    tags=[_TAG],
+    **requires("lists:write"),
+)
 async def add_member(
     services: Services, list_id: FromPath[int], data: JSONBody[MemberIn]
 ) -> Response[dict[str, Any]]:
@@ -160,7 +190,12 @@ async def add_member(
     return Response(body, status_code=202 if status == "pending" else 200)
 
 
-@delete("/api/v1/lists/{list_id:int}/members/{ref:str}", tags=[_TAG], **requires("lists:write"))
+@delete(
+    "/api/v1/lists/{list_id:int}/members/{ref:str}",
+    summary="Unsubscribe a contact (by id or address) from the list",
+    tags=[_TAG],
+    **requires("lists:write"),
+)
 async def remove_member(services: Services, list_id: FromPath[int], ref: FromPath[str]) -> None:
     """Unsubscribe a contact (by id or address) from the list; its email consent stays."""
     async with services.db.write() as conn:

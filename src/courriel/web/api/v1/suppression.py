@@ -42,7 +42,12 @@ class SuppressionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fr
     detail: str | None = None
 
 
-@get("/api/v1/suppression", tags=[_TAG], **requires("suppression:read"))
+@get(
+    "/api/v1/suppression",
+    summary="Suppression entries in id order, paged by cursor",
+    tags=[_TAG],
+    **requires("suppression:read"),
+)
 async def index(
     services: Services,
     after: After = 0,
@@ -58,7 +63,12 @@ async def index(
     return page(found, limit=limit, key=lambda e: e.id, render=suppression_to_dict)
 
 
-@post("/api/v1/suppression", tags=[_TAG], **requires("suppression:write"))
+@post(
+    "/api/v1/suppression",
+    summary="Suppress an address, a domain or an address hash (idempotent)",
+    tags=[_TAG],
+    **requires("suppression:write"),
+)
 async def add(services: Services, data: JSONBody[SuppressionIn]) -> Response[dict[str, Any]]:
     """Suppress an address, a domain or an address hash (idempotent)."""
     stored = normalise_value(data.kind, data.value)
@@ -81,7 +91,12 @@ def _kind(value: str) -> SuppressionKind:
     raise InvalidInput(f"kind must be one of {', '.join(SUPPRESSION_KINDS)}", field="kind")
 
 
-@delete("/api/v1/suppression/{kind:str}/{value:str}", tags=[_TAG], **requires("suppression:write"))
+@delete(
+    "/api/v1/suppression/{kind:str}/{value:str}",
+    summary="Remove one entry (404 when there is none)",
+    tags=[_TAG],
+    **requires("suppression:write"),
+)
 async def remove(services: Services, kind: FromPath[str], value: FromPath[str]) -> None:
     """Remove one entry (404 when there is none)."""
     async with services.db.write() as conn:
