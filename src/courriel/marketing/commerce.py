@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
@@ -86,6 +86,8 @@ _EXPONENTS: Mapping[str, int] = {
     **dict.fromkeys(["CLF", "UYW"], 4),
 }
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# Plain decimal notation only: no exponent, no NaN, no digit separators.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,14 +210,11 @@ def to_minor(amount: object, currency: str, *, field: str) -> int:
     """
     if isinstance(amount, bool) or not isinstance(amount, str | int):
         raise InvalidInput('must be a decimal string such as "12.50"', field=field)
-    try:
-        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
-    except InvalidOperation as exc:
-        raise InvalidInput(f"not a decimal amount: {amount!r}", field=field) from exc
-    if not value.is_finite():
+    text = amount.strip() if isinstance(amount, str) else str(amount)
+    if len(text) > 32 or not _DECIMAL.fullmatch(text):
         raise InvalidInput(f"not a decimal amount: {amount!r}", field=field)
     exponent = _EXPONENTS.get(currency, 2)
-    minor = value.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    minor = Decimal(text).scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
     if abs(minor) >= 2**62:
         raise InvalidInput(f"amount out of range: {amount!r}", field=field)
     return int(minor)
