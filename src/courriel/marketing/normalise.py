@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -48,6 +49,7 @@ MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_TAG = 64
 MAX_KEY = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # ISO 3166-1 alpha-2 officially assigned codes (249).
 _ISO_CODES = """
@@ -92,7 +94,7 @@ def normalise_text(value: str, *, field: str, max_length: int) -> str | None:
     text = value.strip()
     if not text:
         return None
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
+    if _CONTROL.search(text):
         raise InvalidInput("control characters are not allowed", field=field)
     if len(text) > max_length:
         raise InvalidInput(f"longer than {max_length} characters", field=field)
@@ -180,7 +182,7 @@ def normalise_tags(values: Iterable[str], *, field: str = "tags") -> tuple[str, 
         tag = value.strip()
         if not tag or len(tag) > MAX_TAG:
             raise InvalidInput(f"a tag has 1 to {MAX_TAG} characters", field=f"{field}/{index}")
-        if any(ord(c) < 32 or c == "\x7f" for c in tag):
+        if _CONTROL.search(tag):
             raise InvalidInput("control characters are not allowed", field=f"{field}/{index}")
         tags.add(tag)
     return tuple(sorted(tags))
@@ -207,10 +209,24 @@ def check_attributes(value: Mapping[str, Any], *, field: str = "attributes") -> 
                 field=f"{field}/{key}",
             )
         result[key] = item
-    size = len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    if size > MAX_ATTRIBUTES_BYTES:
+    if _size_bound(result) > MAX_ATTRIBUTES_BYTES and _json_size(result) > MAX_ATTRIBUTES_BYTES:
         raise InvalidInput(f"attributes exceed {MAX_ATTRIBUTES_BYTES} bytes", field=field)
     return result
+
+
+def _json_size(value: dict[str, Any]) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _size_bound(value: dict[str, Any]) -> int:
+    # An upper bound of the serialised size that avoids serialising the common case
+    # (short string values): a character takes at most 6 bytes in JSON ("\u001f").
+    total = 2
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return MAX_ATTRIBUTES_BYTES + 1  # unknown: measure exactly
+        total += 6 * (len(key) + len(item)) + 6
+    return total
 
 
 def _json_value(value: Any, depth: int = 0) -> bool:

@@ -1,0 +1,315 @@
+"""One write transaction of a contact import: a batch of parsed rows, set-based.
+
+Owns the SQL of :mod:`courriel.marketing.csvio`. Runs on a synchronous connection
+(:meth:`courriel.storage.db.Database.run_write`: on SQLite, the writer thread), so it does
+no I/O of its own and no per-row query: one SELECT of the batch's contacts, one of their
+tags, one of the erased-address hashes, then executemany INSERTs and UPDATEs.
+
+Invariants: the merge rules of :func:`courriel.marketing.contacts.upsert_contact`
+(None leaves data, attributes merge, tags add, ``source`` keeps its first value,
+``updated_at`` moves only on change) and of :mod:`courriel.marketing.consent` (a proof row
+exactly when a status changes, in step with ``contacts.email_status``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from courriel.errors import InvalidInput
+from courriel.marketing.dbutil import executemany, upsert_insert
+from courriel.marketing.normalise import check_attributes
+from courriel.storage.models.marketing import (
+    consents,
+    contact_tags,
+    contacts,
+    list_members,
+    suppressions,
+)
+
+__all__ = ["BatchRow", "BatchTotals", "write_batch"]
+
+_MERGED = (
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "postal_code",
+    "time_zone",
+)
+_MEMBER_STATUS = {"unsubscribed": "unsubscribed", "pending": "pending"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRow:
+    """A parsed, normalised CSV row."""
+
+    line: int
+    email: str  # normalised
+    digest: str  # SHA-256 hex of ``email`` (the erased-address check)
+    fields: dict[str, Any]  # normalised columns it sets (None: clear)
+    attributes: dict[str, Any]
+    tags: tuple[str, ...]
+    consent: str | None  # the row's email_consent cell
+
+
+@dataclass(slots=True, kw_only=True)
+class BatchTotals:
+    """What one batch did."""
+
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
+
+
+@dataclass(slots=True)
+class _Plan:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # emails of existing contacts that change
+
+
+def write_batch(
+    conn: Connection,
+    rows: list[BatchRow],
+    *,
+    list_id: int | None,
+    consent: str | None,
+    source: str,
+    now: datetime,
+) -> BatchTotals:
+    """Write ``rows`` (distinct addresses) in the caller's transaction."""
+    totals = BatchTotals()
+    rows = _drop_forgotten(conn, rows, totals)
+    if not rows:
+        return totals
+    existing = {
+        row["email"]: row
+        for row in conn.execute(
+            select(contacts).where(contacts.c.email.in_([r.email for r in rows]))
+        ).mappings()
+    }
+    plan = _Plan()
+    for row in rows:
+        try:
+            _plan_row(plan, row, existing.get(row.email), source=source, now=now)
+        except InvalidInput as exc:
+            totals.refused.append((row.line, str(exc)))
+    refused = {line for line, _ in totals.refused}
+    rows = [row for row in rows if row.line not in refused]
+    if plan.inserts:
+        executemany(
+            conn,
+            upsert_insert(conn, contacts).on_conflict_do_nothing(index_elements=["email"]),
+            plan.inserts,
+            table=contacts,
+        )
+    ids = _ids(conn, rows, existing)
+    _tags(conn, rows, ids, existing, plan=plan, now=now)
+    if plan.updates:
+        conn.execute(update(contacts).where(contacts.c.id == bindparam("contact_id")), plan.updates)
+    consented = _consent(conn, rows, ids, existing, consent=consent, source=source, now=now)
+    plan.changed.update(email for email in consented if email in existing)
+    if list_id is not None:
+        _memberships(conn, rows, ids, list_id=list_id, consent=consent, now=now)
+    totals.imported += len(plan.inserts)
+    totals.updated += len(plan.changed)
+    totals.unchanged += len(existing) - len(plan.changed)
+    return totals
+
+
+def _drop_forgotten(conn: Connection, rows: list[BatchRow], totals: BatchTotals) -> list[BatchRow]:
+    found = set(
+        conn.execute(
+            select(suppressions.c.value).where(
+                suppressions.c.kind == "hash",
+                suppressions.c.value.in_([row.digest for row in rows]),
+            )
+        ).scalars()
+    )
+    if not found:
+        return rows
+    for row in rows:
+        if row.digest in found:
+            totals.refused.append((row.line, "this address was erased on request (GDPR)"))
+    return [row for row in rows if row.digest not in found]
+
+
+def _plan_row(
+    plan: _Plan, row: BatchRow, stored: RowMapping | None, *, source: str, now: datetime
+) -> None:
+    if stored is None:
+        values: dict[str, Any] = dict.fromkeys(_MERGED)
+        values.update(row.fields)
+        plan.inserts.append(
+            {
+                **values,
+                "email": row.email,
+                "attributes": row.attributes,
+                "source": source,
+                "email_status": "never",
+                "sms_status": "never",
+                "order_count": 0,
+                "total_spent_minor": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        return
+    merged = {name: row.fields.get(name, stored[name]) for name in _MERGED}
+    attributes = dict(stored["attributes"] or {})
+    if row.attributes:
+        attributes = check_attributes({**attributes, **row.attributes})
+    if any(merged[name] != stored[name] for name in _MERGED) or attributes != stored["attributes"]:
+        plan.changed.add(row.email)
+        plan.updates.append(_update(stored, merged, attributes, now))
+
+
+def _update(
+    stored: RowMapping, merged: dict[str, Any], attributes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        **merged,
+        "contact_id": stored["id"],
+        "attributes": attributes,
+        "source": stored["source"],
+        "updated_at": now,
+    }
+
+
+def _ids(conn: Connection, rows: list[BatchRow], existing: dict[str, RowMapping]) -> dict[str, int]:
+    ids = {email: int(row["id"]) for email, row in existing.items()}
+    new = [row.email for row in rows if row.email not in ids]
+    if new:
+        result = conn.execute(
+            select(contacts.c.email, contacts.c.id).where(contacts.c.email.in_(new))
+        )
+        ids.update({email: int(contact_id) for email, contact_id in result})
+    return ids
+
+
+def _tags(
+    conn: Connection,
+    rows: list[BatchRow],
+    ids: dict[str, int],
+    existing: dict[str, RowMapping],
+    *,
+    plan: _Plan,
+    now: datetime,
+) -> None:
+    tagged = [row for row in rows if row.tags and row.email in ids]
+    if not tagged:
+        return
+    old_ids = [ids[row.email] for row in tagged if row.email in existing]
+    have: set[tuple[int, str]] = set()
+    if old_ids:
+        result = conn.execute(
+            select(contact_tags.c.contact_id, contact_tags.c.tag).where(
+                contact_tags.c.contact_id.in_(old_ids)
+            )
+        )
+        have = {(int(contact_id), tag) for contact_id, tag in result}
+    new_tags = []
+    for row in tagged:
+        fresh = [(ids[row.email], tag) for tag in row.tags if (ids[row.email], tag) not in have]
+        new_tags.extend(fresh)
+        stored = existing.get(row.email)
+        if fresh and stored is not None and row.email not in plan.changed:
+            # A tag is a change too: the contact's updated_at moves.
+            plan.changed.add(row.email)
+            plan.updates.append(
+                _update(stored, {n: stored[n] for n in _MERGED}, stored["attributes"], now)
+            )
+    if new_tags:
+        executemany(
+            conn,
+            upsert_insert(conn, contact_tags).on_conflict_do_nothing(
+                index_elements=["contact_id", "tag"]
+            ),
+            [{"contact_id": contact_id, "tag": tag} for contact_id, tag in new_tags],
+            table=contact_tags,
+        )
+
+
+def _consent(
+    conn: Connection,
+    rows: list[BatchRow],
+    ids: dict[str, int],
+    existing: dict[str, RowMapping],
+    *,
+    consent: str | None,
+    source: str,
+    now: datetime,
+) -> set[str]:
+    """Record consent changes; returns the addresses whose status changed."""
+    proof: list[dict[str, Any]] = []
+    changed: set[str] = set()
+    for row in rows:
+        wanted = row.consent or consent
+        stored = existing.get(row.email)
+        current = "never" if stored is None else stored["email_status"]
+        if wanted is None or wanted in {"never", current} or row.email not in ids:
+            continue
+        changed.add(row.email)
+        proof.append(
+            {
+                "contact_id": ids[row.email],
+                "channel": "email",
+                "status": wanted,
+                "method": source[:32],
+                "ip": None,
+                "detail": f"line {row.line}",
+                "recorded_at": now,
+            }
+        )
+    if not proof:
+        return changed
+    executemany(conn, insert(consents), proof, table=consents)
+    executemany(
+        conn,
+        update(contacts).where(contacts.c.id == bindparam("b_id")),
+        [{"b_id": p["contact_id"], "email_status": p["status"], "updated_at": now} for p in proof],
+        table=contacts,
+    )
+    return changed
+
+
+def _memberships(
+    conn: Connection,
+    rows: list[BatchRow],
+    ids: dict[str, int],
+    *,
+    list_id: int,
+    consent: str | None,
+    now: datetime,
+) -> None:
+    members = []
+    for row in rows:
+        if row.email not in ids:
+            continue
+        status = _MEMBER_STATUS.get(row.consent or consent or "", "subscribed")
+        members.append(
+            {
+                "list_id": list_id,
+                "contact_id": ids[row.email],
+                "status": status,
+                "added_at": now,
+                "confirmed_at": now if status == "subscribed" else None,
+            }
+        )
+    if members:
+        executemany(
+            conn,
+            upsert_insert(conn, list_members).on_conflict_do_nothing(
+                index_elements=["list_id", "contact_id"]
+            ),
+            members,
+            table=list_members,
+        )

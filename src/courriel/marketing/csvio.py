@@ -1,0 +1,329 @@
+"""CSV import of contacts: any size, streamed, batched, idempotent.
+
+Owns the mapping from CSV rows to contacts, tags, email consent and one list's
+memberships. Export lives in :mod:`courriel.marketing.csvexport`.
+
+Format: a header row is required; columns are matched by name, case-insensitively:
+``email`` (required), ``first_name``, ``last_name``, ``phone``, ``country``, ``region``,
+``city``, ``postal_code``, ``time_zone``, ``tags`` (``;``-separated), ``email_consent``
+(subscribed | unsubscribed | pending | never; overrides the import's ``consent``). Any
+other column is a custom attribute (its header, without an ``attributes.`` prefix, is the
+key; values are strings). Empty cells leave stored values unchanged. A leading ``'``
+written by the exporter before ``= + - @`` (spreadsheet formula protection) is removed.
+
+Invariants:
+- Rows are read one at a time and written in batches of :data:`BATCH` rows, one write
+  transaction each (:meth:`Database.run_write`: on SQLite the whole batch runs on the
+  writer thread), with one SELECT per batch and executemany writes: no per-row queries.
+- A bad row is reported with its first line number and the field at fault and skipped;
+  the other rows go on. An address erased on request (a "forgotten" hash suppression)
+  is never imported again.
+- Importing a file twice changes nothing the second time: merges follow
+  :func:`courriel.marketing.contacts.upsert_contact` (None/empty leaves data, attributes
+  merge, tags add), consent proof is added only when the status changes, memberships
+  that exist are left as they are (an unsubscribed member is not re-subscribed).
+- Consent "never" never overwrites a recorded status: it means "no consent given".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from courriel.errors import InvalidInput
+from courriel.marketing.contacts import normalise_fields
+from courriel.marketing.csvbatch import BatchRow, BatchTotals, write_batch
+from courriel.marketing.lists import ensure_list
+from courriel.marketing.normalise import check_attributes, normalise_email, normalise_tags
+from courriel.marketing.types import CONSENT_STATUSES, ContactData
+from courriel.storage.db import Database
+
+__all__ = ["BATCH", "KNOWN_COLUMNS", "ImportReport", "RowError", "import_contacts"]
+
+BATCH = 1000
+KNOWN_COLUMNS = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "postal_code",
+    "time_zone",
+    "tags",
+    "email_consent",
+)
+ATTRIBUTE_PREFIX = "attributes."
+_FORMULA_START = ("=", "+", "-", "@")
+# Python's csv module refuses fields over 128 KiB by default; a contact row never needs more.
+csv.field_size_limit(1024 * 1024)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowError:
+    """A row that was not imported."""
+
+    line: int  # the row's first line in the file (1 is the header)
+    field: str | None  # the column at fault, None for the whole row
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"line {self.line}: {where}{self.message}"
+
+
+@dataclass(slots=True, kw_only=True)
+class ImportReport:
+    """What an import did (counts of rows)."""
+
+    imported: int = 0  # new contacts
+    updated: int = 0  # existing contacts that changed
+    unchanged: int = 0  # existing contacts the row had nothing new for
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    known: dict[str, int]  # column name -> index
+    attributes: list[tuple[str, int]]  # attribute key -> index
+    width: int
+
+
+def _read_header(cells: list[str]) -> _Header:
+    known: dict[str, int] = {}
+    attributes: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(cells):
+        name = raw.lstrip("\ufeff").strip() if index == 0 else raw.strip()
+        if name[:1] == "'" and name[1:2] in _FORMULA_START:
+            name = name[1:]
+        lowered = name.lower()
+        if not name:
+            raise InvalidInput(f"column {index + 1} has no name in the header", field="header")
+        if lowered in seen:
+            raise InvalidInput(f"column {name!r} appears twice in the header", field="header")
+        seen.add(lowered)
+        if lowered in KNOWN_COLUMNS:
+            known[lowered] = index
+        else:
+            key = name[len(ATTRIBUTE_PREFIX) :] if lowered.startswith(ATTRIBUTE_PREFIX) else name
+            attributes.append((key, index))
+    if "email" not in known:
+        raise InvalidInput("the header has no email column", field="header")
+    check_attributes({key: "" for key, _ in attributes}, field="header")
+    return _Header(known=known, attributes=attributes, width=len(cells))
+
+
+def _cell(cells: list[str], index: int | None) -> str | None:
+    if index is None or index >= len(cells):
+        return None
+    value = cells[index].strip()
+    if not value:
+        return None
+    if value[0] == "'" and value[1:2] in _FORMULA_START:
+        return value[1:]
+    return value
+
+
+def _parse_row(cells: list[str], header: _Header, line: int) -> BatchRow:
+    if len(cells) > header.width:
+        raise InvalidInput(f"{len(cells)} cells but the header has {header.width}")
+    get = header.known.get
+    email_cell = _cell(cells, get("email"))
+    if email_cell is None:
+        raise InvalidInput("no address", field="email")
+    consent = _cell(cells, get("email_consent"))
+    if consent is not None:
+        consent = consent.lower()
+        if consent not in CONSENT_STATUSES:
+            raise InvalidInput(
+                f"must be one of {', '.join(CONSENT_STATUSES)}", field="email_consent"
+            )
+    tags_cell = _cell(cells, get("tags"))
+    attributes = {key: value for key, i in header.attributes if (value := _cell(cells, i))}
+    data = ContactData(
+        email=email_cell,
+        first_name=_cell(cells, get("first_name")),
+        last_name=_cell(cells, get("last_name")),
+        phone=_cell(cells, get("phone")),
+        country=_cell(cells, get("country")),
+        region=_cell(cells, get("region")),
+        city=_cell(cells, get("city")),
+        postal_code=_cell(cells, get("postal_code")),
+        time_zone=_cell(cells, get("time_zone")),
+    )
+    email = normalise_email(data.email)
+    return BatchRow(
+        line=line,
+        email=email,
+        digest=hashlib.sha256(email.encode("utf-8")).hexdigest(),
+        fields=normalise_fields(data),
+        attributes=check_attributes(attributes) if attributes else {},
+        tags=normalise_tags(tags_cell.split(";")) if tags_cell else (),
+        consent=consent,
+    )
+
+
+def _open(stream: Iterable[str]) -> tuple[Any, _Header]:
+    """The CSV reader past the header, and the header."""
+    reader = csv.reader(iter(stream))
+    try:
+        header_cells = next(reader)
+    except StopIteration:
+        raise InvalidInput("the file is empty: a header row is needed", field="header") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"unreadable header: {exc}", field="header") from exc
+    return reader, _read_header(header_cells)
+
+
+def _rows(reader: Any, header: _Header, report: ImportReport) -> Iterator[BatchRow | None]:
+    """Parsed rows (None for a bad one, recorded in ``report``); blank lines are skipped."""
+    previous = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            report.errors.append(RowError(line=previous + 1, field=None, message=str(exc)))
+            previous = reader.line_num
+            yield None
+            continue
+        line, previous = previous + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        try:
+            yield _parse_row(cells, header, line)
+        except InvalidInput as exc:
+            report.errors.append(RowError(line=line, field=exc.field, message=str(exc)))
+            yield None
+
+
+async def import_contacts(
+    db: Database,
+    stream: Iterable[str],
+    *,
+    list_name: str | None = None,
+    consent: str | None = None,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    source: str = "import",
+) -> ImportReport:
+    """Import contacts from CSV text (a file opened with ``newline=""`` or any line iterator).
+
+    Args:
+        db: the database.
+        stream: the CSV text; a UTF-8 BOM on the header is ignored, CRLF and quoted
+            multi-line fields are read as CSV says (RFC 4180).
+        list_name: add every imported contact to this list (created when missing).
+        consent: email consent for every row without an ``email_consent`` cell.
+        now: the time recorded on contacts, proof rows and memberships.
+        progress: called after each batch with the number of rows read so far.
+        source: the contacts' ``source`` and the consent proof's method.
+
+    Returns:
+        Counts and every bad row.
+
+    Raises:
+        InvalidInput: the file is unusable (no header, no email column, duplicate
+            columns) or ``consent`` is not a status; no row was imported.
+    """
+    if consent is not None and consent not in CONSENT_STATUSES:
+        raise InvalidInput(f"must be one of {', '.join(CONSENT_STATUSES)}", field="consent")
+    report = ImportReport()
+    # The header is read first: an unusable file fails before anything is written.
+    reader, header = _open(stream)
+    list_id = None
+    if list_name is not None:
+        async with db.write() as conn:
+            list_id = (await ensure_list(conn, list_name, now=now)).id
+    writer = _BatchWriter(
+        db, report, list_id=list_id, consent=consent, source=source, now=now, progress=progress
+    )
+    try:
+        for row in _rows(reader, header, report):
+            await writer.add(row)
+        await writer.flush()
+    finally:
+        await writer.finish()
+    report.errors.sort(key=lambda error: error.line)
+    return report
+
+
+class _BatchWriter:
+    """Collects rows into batches; writes batch N while batch N+1 is being parsed.
+
+    One batch at most is in flight, so batches commit in file order (a repeated address
+    starts a new batch, so its earlier row is written first).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        report: ImportReport,
+        *,
+        list_id: int | None,
+        consent: str | None,
+        source: str,
+        now: datetime,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.db, self.report, self.progress = db, report, progress
+        self.options: dict[str, Any] = {
+            "list_id": list_id,
+            "consent": consent,
+            "source": source,
+            "now": now,
+        }
+        self.batch: list[BatchRow] = []
+        self.emails: set[str] = set()
+        self.read = 0
+        self.reported = 0
+        self.pending: asyncio.Future[BatchTotals] | None = None
+
+    async def add(self, row: BatchRow | None) -> None:
+        """Count a read row and queue it (None: a bad row, already reported)."""
+        self.read += 1
+        if row is None:
+            return
+        if row.email in self.emails:
+            await self.flush()
+        self.batch.append(row)
+        self.emails.add(row.email)
+        if len(self.batch) >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Start writing the current batch once the previous one has committed."""
+        await self.finish()
+        if self.batch:
+            rows, options = list(self.batch), self.options
+            self.batch.clear()
+            self.emails.clear()
+            self.pending = asyncio.ensure_future(
+                self.db.run_write(lambda conn: write_batch(conn, rows, **options))
+            )
+        if self.progress is not None and self.read != self.reported:
+            self.reported = self.read
+            self.progress(self.read)
+
+    async def finish(self) -> None:
+        """Wait for the batch in flight, if any, and count what it did."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            _add(self.report, await pending)
+
+
+def _add(report: ImportReport, totals: BatchTotals) -> None:
+    report.imported += totals.imported
+    report.updated += totals.updated
+    report.unchanged += totals.unchanged
+    report.errors.extend(
+        RowError(line=line, field="email", message=message) for line, message in totals.refused
+    )

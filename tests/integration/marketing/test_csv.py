@@ -1,0 +1,214 @@
+"""CSV import and export: bad rows with line numbers, idempotence, consent, BOM, CRLF."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from courriel.errors import InvalidInput, NotFound
+from courriel.marketing.consent import consent_history
+from courriel.marketing.contacts import (
+    find_contact_id,
+    get_contact,
+    search_contacts,
+    upsert_contact,
+)
+from courriel.marketing.csvexport import export_contacts
+from courriel.marketing.csvio import BATCH, import_contacts
+from courriel.marketing.gdpr import forget
+from courriel.marketing.lists import find_list, members
+from courriel.marketing.types import ContactData
+from courriel.storage.db import Database
+from courriel.storage.models.marketing import consents
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+
+SAMPLE = (
+    "\ufeffEmail,First_Name,last_name,Phone,Country,tags,email_consent,Plan,Notes\r\n"
+    "ann@example.com,Ann,Lee,+33 6 12 34 56 78,fr,vip;news,,gold,\r\n"
+    "bad-address,Bob,,,,,,,\r\n"
+    'carl@example.com,Carl,,06 12 34 56 78,FR,,unsubscribed,,"line one\r\nline two"\r\n'
+    "dora@example.com,Dora,,12,,,,,\r\n"
+    "eve@example.com,Eve,,,Narnia,,,,\r\n"
+    "\r\n"
+    "fay@example.com,Fay,,,,,maybe,,\r\n"
+    "gus@example.com,Gus,,,,,,silver,,extra\r\n"
+)
+
+
+async def test_bad_rows_are_reported_with_lines_and_fields(database: Database) -> None:
+    seen: list[int] = []
+    report = await import_contacts(
+        database,
+        io.StringIO(SAMPLE, newline=""),
+        list_name="Shop",
+        consent="subscribed",
+        now=T0,
+        progress=seen.append,
+    )
+    assert (report.imported, report.updated, report.unchanged) == (2, 0, 0)
+    assert [(e.line, e.field) for e in report.errors] == [
+        (3, "email"),
+        (6, "phone"),
+        (7, "country"),
+        (9, "email_consent"),
+        (10, None),
+    ]
+    assert str(report.errors[1]).startswith("line 6: phone: ")
+    assert seen[-1] == 7  # rows read, the blank line not counted
+    async with database.read() as conn:
+        ann = await get_contact(conn, await find_contact_id(conn, "ann@example.com") or 0)
+        carl = await get_contact(conn, await find_contact_id(conn, "carl@example.com") or 0)
+        shop = await find_list(conn, "Shop")
+        assert shop is not None
+        listed = await members(conn, shop.id)
+    assert (ann.first_name, ann.last_name, ann.phone, ann.country) == (
+        "Ann",
+        "Lee",
+        "+33612345678",
+        "FR",
+    )
+    assert ann.tags == ("news", "vip")
+    assert ann.attributes == {"Plan": "gold"}
+    assert ann.source == "import"
+    assert ann.email_status == "subscribed"
+    # The quoted two-line cell, the per-row consent override and the country as region.
+    assert carl.attributes == {"Notes": "line one\r\nline two"}
+    assert carl.email_status == "unsubscribed"
+    assert carl.phone == "+33612345678"
+    assert [(m.email, m.status) for m in listed] == [
+        ("ann@example.com", "subscribed"),
+        ("carl@example.com", "unsubscribed"),
+    ]
+
+
+async def test_reimport_is_idempotent(database: Database) -> None:
+    await import_contacts(database, io.StringIO(SAMPLE, newline=""), consent="subscribed", now=T0)
+    async with database.read() as conn:
+        proofs = (await conn.execute(select(func.count()).select_from(consents))).scalar_one()
+    report = await import_contacts(
+        database, io.StringIO(SAMPLE, newline=""), consent="subscribed", now=T1
+    )
+    assert (report.imported, report.updated, report.unchanged) == (0, 0, 2)
+    async with database.read() as conn:
+        again = (await conn.execute(select(func.count()).select_from(consents))).scalar_one()
+        ann = await get_contact(conn, await find_contact_id(conn, "ann@example.com") or 0)
+    assert again == proofs == 2
+    assert ann.updated_at == T0
+
+
+async def test_merge_with_existing_contacts(database: Database) -> None:
+    await import_contacts(
+        database, io.StringIO("email,city,tags,Plan\nh@example.com,Oslo,a,gold\n"), now=T0
+    )
+    report = await import_contacts(
+        database,
+        io.StringIO("EMAIL,first_name,tags,Size\nH@Example.com,Hal,b,XL\n"),
+        consent="pending",
+        now=T1,
+    )
+    assert (report.imported, report.updated) == (0, 1)
+    async with database.read() as conn:
+        contact_id = await find_contact_id(conn, "h@example.com")
+        assert contact_id is not None
+        hal = await get_contact(conn, contact_id)
+        proof = await consent_history(conn, contact_id)
+    assert (hal.first_name, hal.city, hal.tags) == ("Hal", "Oslo", ("a", "b"))
+    assert hal.attributes == {"Plan": "gold", "Size": "XL"}
+    assert hal.updated_at == T1
+    assert [(p.status, p.method) for p in proof] == [("pending", "import")]
+
+
+async def test_never_does_not_overwrite_consent(database: Database) -> None:
+    await import_contacts(
+        database, io.StringIO("email\ni@example.com\n"), consent="subscribed", now=T0
+    )
+    report = await import_contacts(
+        database, io.StringIO("email\ni@example.com\n"), consent="never", now=T1
+    )
+    assert report.unchanged == 1
+    async with database.read() as conn:
+        [contact] = await search_contacts(conn, query="i@")
+    assert contact.email_status == "subscribed"
+
+
+async def test_repeated_address_in_one_file(database: Database) -> None:
+    report = await import_contacts(
+        database,
+        io.StringIO("email,tags,city\nj@example.com,a,Rome\nJ@example.com,b,\n"),
+        now=T0,
+    )
+    assert (report.imported, report.updated, report.unchanged) == (1, 1, 0)
+    async with database.read() as conn:
+        [contact] = await search_contacts(conn, query="j@")
+    assert (contact.tags, contact.city) == (("a", "b"), "Rome")
+
+
+async def test_many_batches(database: Database) -> None:
+    count = BATCH * 2 + 5
+    text = "email,n\n" + "".join(f"u{i}@example.com,{i}\n" for i in range(count))
+    calls: list[int] = []
+    report = await import_contacts(database, io.StringIO(text), now=T0, progress=calls.append)
+    assert report.imported == count and not report.errors
+    assert calls == [BATCH, BATCH * 2, count]
+
+
+async def test_forgotten_address_is_not_reimported(database: Database) -> None:
+    await import_contacts(database, io.StringIO("email\nk@example.com\n"), now=T0)
+    assert await forget(database, "k@example.com", now=T1)
+    report = await import_contacts(
+        database, io.StringIO("email\nother@example.com\nK@example.com\n"), now=T1
+    )
+    assert report.imported == 1
+    assert [(e.line, e.field) for e in report.errors] == [(3, "email")]
+    assert "erased" in report.errors[0].message
+    async with database.read() as conn:
+        assert await find_contact_id(conn, "k@example.com") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "name,phone\nx,y\n", "email,Email\na@example.com,b\n", "email,,x\n"],
+)
+async def test_unusable_files(database: Database, text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await import_contacts(database, io.StringIO(text), now=T0)
+    assert caught.value.field == "header"
+    async with database.read() as conn:
+        assert await search_contacts(conn, query=None) == []
+
+
+async def test_export_round_trips(database: Database) -> None:
+    text = (
+        "email,first_name,phone,tags,email_consent,City,=cmd,attributes.x\n"
+        "l@example.com,=SUM(A1),+4420 7946 0018,b;a,subscribed,Paris,v,1\n"
+        "m@example.com,Mo,,,,,,\n"
+    )
+    await import_contacts(database, io.StringIO(text), list_name="L", now=T0)
+    # An attribute named like a column (possible through the API) keeps its own column.
+    async with database.write() as conn:
+        data = ContactData(email="l@example.com", attributes={"City": "Lyon"})
+        await upsert_contact(conn, data, now=T0)
+    out = io.StringIO(newline="")
+    assert await export_contacts(database, out) == 2
+    exported = out.getvalue()
+    lines = exported.split("\r\n")
+    assert lines[0] == (
+        "email,first_name,last_name,phone,country,region,city,postal_code,time_zone,"
+        "tags,email_consent,'=cmd,attributes.City,x"
+    )
+    assert lines[1] == ("l@example.com,'=SUM(A1),,+442079460018,,,Paris,,,a;b,subscribed,v,Lyon,1")
+    # Importing the export back changes nothing.
+    report = await import_contacts(database, io.StringIO(exported, newline=""), now=T1)
+    assert (report.imported, report.updated, report.errors) == (0, 0, [])
+    out2 = io.StringIO(newline="")
+    await export_contacts(database, out2)
+    assert out2.getvalue() == exported
+    listed = io.StringIO(newline="")
+    assert await export_contacts(database, listed, list_name="L") == 2
+    with pytest.raises(NotFound):
+        await export_contacts(database, io.StringIO(), list_name="nope")
