@@ -102,6 +102,10 @@ class LinkSigner:
         if not sep or not body or not mac_text:
             raise InvalidInput("the link is not valid", field="token")
         try:
-            return body, _b64decode(mac_text)
+            mac = _b64decode(mac_text)
         except (binascii.Error, ValueError) as exc:
             raise InvalidInput("the link is not valid", field="token") from exc
+        # Only the canonical spelling of the MAC: one token, one string.
+        if len(mac) != hashlib.sha256().digest_size or _b64encode(mac) != mac_text:
+            raise InvalidInput("the link is not valid", field="token")
+        return body, mac
