@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.integrations.webhooks import Applied, Applier, HookContext
+from courriel.marketing.checkouts import CheckoutData, upsert_checkout
 from courriel.marketing.commerce import (
     CustomerData,
     delete_customer,
@@ -35,12 +36,10 @@ from courriel.marketing.contacts import normalise_fields, upsert_contact
 from courriel.marketing.gdpr import forget_in
 from courriel.marketing.normalise import normalise_email, normalise_tags
 from courriel.marketing.orders import (
-    CheckoutData,
     OrderData,
     RefundData,
     apply_refund,
     find_order,
-    upsert_checkout,
     upsert_order,
 )
 from courriel.marketing.products import ProductData, delete_product, upsert_product
@@ -222,7 +221,8 @@ def order_cancel_applier(external_id: str) -> Applier:
         await conn.execute(
             orders.update()
             .where(orders.c.id == order_id)
-            .values(status="cancelled", cancelled_at=ctx.now, updated_at=ctx.now)
+            # updated_at stays the shop's: a restore (with its own later time) applies.
+            .values(status="cancelled", cancelled_at=ctx.now)
         )
         if row.contact_id is not None:
             await refresh_order_aggregates(conn, int(row.contact_id))

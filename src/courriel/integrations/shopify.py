@@ -54,8 +54,9 @@ from courriel.integrations.payload import (
     seq,
 )
 from courriel.integrations.webhooks import Applier, ShopAdapter
+from courriel.marketing.checkouts import CheckoutData
 from courriel.marketing.commerce import check_currency, to_minor
-from courriel.marketing.orders import CheckoutData, LineData, OrderData, OrderStatus, RefundData
+from courriel.marketing.orders import LineData, OrderData, OrderStatus, RefundData
 from courriel.marketing.products import ProductData, ProductStatus, VariantData
 from courriel.marketing.types import ConsentChange, ConsentStatus
 

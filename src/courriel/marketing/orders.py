@@ -1,14 +1,16 @@
-"""Orders, refunds and checkouts, and the Klaviyo-compatible events they write.
+"""Orders and refunds, and the Klaviyo-compatible events they write.
 
-Owns writing orders (with their lines) and checkouts by ``(integration_id, external_id)``,
-applying refunds, and the events "Placed Order", "Ordered Product", "Fulfilled Order",
-"Cancelled Order", "Refunded Order" and "Started Checkout".
+Owns writing orders (with their lines) by ``(integration_id, external_id)``, applying
+refunds, completing the checkout an order names, and the events "Placed Order", "Ordered
+Product", "Fulfilled Order", "Cancelled Order" and "Refunded Order".
 
 Invariants:
 - Every function runs inside the caller's write transaction; the order, its lines, its
   events, the checkout it completes and the contact's aggregates change together.
 - Each event's ``unique_key`` is derived from the shop's ids (:func:`event_key`), so a
   replayed or repeated webhook writes no second event.
+- An order payload older than the stored order (by the shop's ``updated_at``) changes
+  neither the order nor its lines; its refunds and events still count (once).
 - ``orders.refunded_minor`` only grows through :func:`apply_refund`, which adds a refund's
   amount only when its "Refunded Order" event is new: the events are the ledger of the
   refunds already counted, so ``orders/updated`` and ``refunds/create`` may both carry the
@@ -38,14 +40,13 @@ from courriel.storage.models.marketing import checkouts, order_lines, orders
 
 __all__ = [
     "ORDER_STATUSES",
-    "CheckoutData",
     "LineData",
     "OrderData",
     "OrderStatus",
     "RefundData",
     "apply_refund",
     "find_order",
-    "upsert_checkout",
+    "items_summary",
     "upsert_order",
 ]
 
@@ -103,21 +104,6 @@ class OrderData:
     checkout_external_id: str | None = None  # the checkout this order completes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckoutData:
-    """A checkout (cart) the shopper started, with the link that resumes it."""
-
-    integration_id: int | None
-    external_id: str
-    contact_id: int | None = None
-    recovery_url: str | None = None
-    currency: str | None = None
-    total_minor: int | None = None
-    lines: tuple[LineData, ...] = ()
-    created_at: datetime
-    completed_at: datetime | None = None
-
-
 def _check_order(data: OrderData) -> None:
     if data.status not in ORDER_STATUSES:
         raise InvalidInput(f"unknown order status {data.status!r}", field="status")
@@ -164,26 +150,14 @@ async def upsert_order(
         InvalidInput: an unknown status or a negative quantity.
     """
     _check_order(data)
-    values = _order_values(data, now)
-    existing = await _existing(conn, data)
-    if existing is None:
-        stmt = insert(orders).values(
-            integration_id=data.integration_id,
-            external_id=data.external_id,
-            refunded_minor=0,
-            **values,
-        )
-        order_id = int((await conn.execute(stmt.returning(orders.c.id))).scalar_one())
-        old_contact = None
-    else:
-        order_id, old_contact = existing
-        await conn.execute(update(orders).where(orders.c.id == order_id).values(**values))
+    order_id, old_contact, stale = await _write_order(conn, data, now)
     products = await product_infos(
         conn,
         data.integration_id,
         [ln.external_product_id for ln in data.lines if ln.external_product_id],
     )
-    await _replace_lines(conn, order_id, data.lines, products)
+    if not stale:
+        await _replace_lines(conn, order_id, data.lines, products)
     await _order_events(conn, data, products, source=source, now=now)
     for refund in data.refunds:
         await apply_refund(conn, order_id, refund, source=source)
@@ -194,17 +168,53 @@ async def upsert_order(
     return order_id
 
 
-async def _existing(conn: AsyncConnection, data: OrderData) -> tuple[int, int | None] | None:
+async def _write_order(
+    conn: AsyncConnection, data: OrderData, now: datetime
+) -> tuple[int, int | None, bool]:
+    """Insert or update the order row: ``(id, previous contact, stale)``.
+
+    A payload older than the stored order (the shop's ``updated_at``; webhooks may arrive
+    out of order) is stale: the row and its lines are left as they are.
+    """
+    values = _order_values(data, now)
+    existing = await _existing(conn, data)
+    if existing is None:
+        stmt = upsert_statement(conn, orders).values(
+            integration_id=data.integration_id,
+            external_id=data.external_id,
+            refunded_minor=0,
+            **values,
+        )
+        if data.integration_id is not None:
+            # Shopify sends orders/create and orders/paid within milliseconds: on
+            # PostgreSQL the second transaction waits here for the first, then updates.
+            stmt = stmt.on_conflict_do_nothing(index_elements=["integration_id", "external_id"])
+        new_id = (await conn.execute(stmt.returning(orders.c.id))).scalar_one_or_none()
+        if new_id is not None:
+            return int(new_id), None, False
+        existing = await _existing(conn, data)
+        assert existing is not None
+    order_id, old_contact, stored_at = existing
+    if data.updated_at is not None and stored_at is not None and data.updated_at < stored_at:
+        return order_id, old_contact, True
+    await conn.execute(update(orders).where(orders.c.id == order_id).values(**values))
+    return order_id, old_contact, False
+
+
+async def _existing(
+    conn: AsyncConnection, data: OrderData
+) -> tuple[int, int | None, datetime | None] | None:
     row = (
         await conn.execute(
-            select(orders.c.id, orders.c.contact_id).where(
+            select(orders.c.id, orders.c.contact_id, orders.c.updated_at).where(
                 _same_shop(data.integration_id), orders.c.external_id == data.external_id
             )
         )
     ).first()
     if row is None:
         return None
-    return int(row.id), None if row.contact_id is None else int(row.contact_id)
+    contact_id = None if row.contact_id is None else int(row.contact_id)
+    return int(row.id), contact_id, row.updated_at
 
 
 def _order_values(data: OrderData, now: datetime) -> dict[str, Any]:
@@ -274,7 +284,7 @@ def _item(line: LineData, currency: str, products: dict[str, ProductInfo]) -> di
     }
 
 
-def _summary(
+def items_summary(
     lines: tuple[LineData, ...], currency: str, products: dict[str, ProductInfo]
 ) -> dict[str, Any]:
     items = [_item(line, currency, products) for line in lines]
@@ -297,7 +307,7 @@ async def _order_events(
 ) -> None:
     order = {"OrderId": data.external_id, "OrderNumber": data.number}
     value = from_minor(data.total_minor, data.currency)
-    summary = _summary(data.lines, data.currency, products)
+    summary = items_summary(data.lines, data.currency, products)
     placed = {
         **order,
         **summary,
@@ -402,68 +412,3 @@ async def _complete_checkout(conn: AsyncConnection, data: OrderData) -> None:
         )
         .values(completed_at=data.placed_at)
     )
-
-
-async def upsert_checkout(
-    conn: AsyncConnection, data: CheckoutData, *, source: str, now: datetime
-) -> int:
-    """Create or update a checkout and write its "Started Checkout" event (once).
-
-    Returns:
-        The checkout's id.
-    """
-    lines = [
-        {
-            "product_id": line.external_product_id,
-            "variant_id": line.external_variant_id,
-            "title": line.title,
-            "quantity": line.quantity,
-            "price_minor": line.price_minor,
-        }
-        for line in data.lines
-    ]
-    values: dict[str, Any] = {
-        "contact_id": data.contact_id,
-        "recovery_url": data.recovery_url,
-        "currency": data.currency,
-        "total_minor": data.total_minor,
-        "lines": lines,
-        "updated_at": now,
-    }
-    if data.completed_at is not None:
-        values["completed_at"] = data.completed_at
-    stmt = (
-        upsert_statement(conn, checkouts)
-        .values(
-            integration_id=data.integration_id,
-            external_id=data.external_id,
-            created_at=data.created_at,
-            **values,
-        )
-        .on_conflict_do_update(index_elements=["integration_id", "external_id"], set_=values)
-        .returning(checkouts.c.id)
-    )
-    checkout_id = int((await conn.execute(stmt)).scalar_one())
-    currency = data.currency or ""
-    products = await product_infos(
-        conn,
-        data.integration_id,
-        [ln.external_product_id for ln in data.lines if ln.external_product_id],
-    )
-    await append_event(
-        conn,
-        EventData(
-            name="Started Checkout",
-            properties={
-                "CheckoutId": data.external_id,
-                "CheckoutURL": data.recovery_url,
-                **_summary(data.lines, currency, products),
-            },
-            occurred_at=data.created_at,
-            value=None if data.total_minor is None else from_minor(data.total_minor, currency),
-            source=source,
-            unique_key=event_key("checkout", data.external_id, "started"),
-            contact_id=data.contact_id,
-        ),
-    )
-    return checkout_id

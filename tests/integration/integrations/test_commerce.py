@@ -8,6 +8,7 @@ import pytest
 
 from courriel.errors import InvalidInput
 from courriel.integrations.registry import add_integration
+from courriel.marketing.checkouts import CheckoutData, upsert_checkout
 from courriel.marketing.commerce import (
     CustomerData,
     refresh_order_aggregates,
@@ -15,12 +16,10 @@ from courriel.marketing.commerce import (
 )
 from courriel.marketing.contacts import get_contact, upsert_contact
 from courriel.marketing.orders import (
-    CheckoutData,
     LineData,
     OrderData,
     RefundData,
     apply_refund,
-    upsert_checkout,
     upsert_order,
 )
 from courriel.marketing.products import ProductData, VariantData, upsert_product

@@ -453,3 +453,33 @@ async def test_shop_redact_erases_the_shop(hooks: Hooks) -> None:
     counts = await hooks.counts()
     assert counts["webhook_receipts"] == 5
     assert sum(counts.values()) == counts["webhook_receipts"]
+
+
+async def test_an_older_order_update_arriving_late_changes_nothing(hooks: Hooks) -> None:
+    await ok(await hooks.shopify("orders/fulfilled", shop("orders_fulfilled")))
+    await ok(await hooks.shopify("orders/create", shop("orders_create")))  # older updated_at
+    [order] = await hooks.rows(orders, orders.c.id)
+    assert (order.status, order.fulfillment_status) == ("fulfilled", "fulfilled")
+    assert (await event_names(hooks)).count("Placed Order") == 1
+
+
+async def test_concurrent_deliveries_of_one_order(hooks: Hooks) -> None:
+    import asyncio
+
+    results = await asyncio.gather(
+        hooks.shopify("orders/create", shop("orders_create")),
+        hooks.shopify("orders/paid", shop("orders_paid")),
+        hooks.shopify("orders/create", shop("orders_create"), delivery="same"),
+        hooks.shopify("orders/create", shop("orders_create"), delivery="same"),
+    )
+    assert sorted(r.json()["status"] for r in results) == [
+        "applied",
+        "applied",
+        "applied",
+        "duplicate",
+    ]
+    [order] = await hooks.rows(orders, orders.c.id)
+    assert order.status == "paid"
+    row = await contact_row(hooks)
+    assert (row.order_count, row.total_spent_minor) == (1, 23436)
+    assert (await event_names(hooks)).count("Placed Order") == 1
