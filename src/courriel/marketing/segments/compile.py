@@ -1,0 +1,407 @@
+"""Condition tree → one SQL boolean over ``contacts``, identical on SQLite and PostgreSQL.
+
+Owns: the SQL form of every condition kind and the two-valued logic of the tree
+(docs/segments.md states the semantics; reference.py implements them in Python).
+
+Invariants:
+- Every leaf compiles to an expression that is TRUE or FALSE, never NULL, so that
+  ``Not`` is plain negation (SQL's three-valued logic would drop contacts with a NULL
+  field from both a condition and its negation).
+- No Python-side filtering: membership is one ``SELECT contacts.id … WHERE <expr>``.
+- Conditions on other tables are semi-joins ``contacts.id [NOT] IN (SELECT contact_id …)``
+  over an index-friendly, uncorrelated subquery (one pass over the window of orders or
+  events, grouped when a count matters), never a correlated subquery per contact: on a
+  million contacts that is what keeps a count in milliseconds. A NOT IN subquery always
+  filters ``contact_id IS NOT NULL`` (a NULL would make NOT IN unknown for everyone).
+- Text comparisons fold ASCII letters only (A-Z → a-z) on both engines: SQLite's
+  ``lower()`` folds only ASCII, so PostgreSQL uses ``translate()`` rather than its
+  locale-dependent ``lower()``.
+- The two SQL constructs below that differ by dialect (ASCII folding, JSON access) are
+  the only dialect-specific code; they compile through SQLAlchemy's ``@compiles``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any as AnyValue
+from typing import cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Float, String
+
+from courriel.marketing.segments import tree as t
+from courriel.storage.models.marketing import (
+    contact_tags,
+    contacts,
+    events,
+    list_members,
+    lists,
+    order_lines,
+    orders,
+    product_categories,
+)
+
+__all__ = [
+    "ENGAGEMENT_EVENTS",
+    "compile_segment",
+    "contact_ids_query",
+    "fold",
+    "like_pattern",
+    "money_minor",
+]
+
+_OPERATORS: dict[str, Callable[[AnyValue, AnyValue], AnyValue]] = {
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+ENGAGEMENT_EVENTS = {"opened": "Opened Email", "clicked": "Clicked Email"}
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FOLD = str.maketrans(_UPPER, _UPPER.lower())
+
+
+def fold(text: str) -> str:
+    """ASCII case folding, the same as the SQL side (A-Z → a-z, nothing else)."""
+    return text.translate(_FOLD)
+
+
+def money_minor(value: float) -> int:
+    """A money amount in major units → minor units (round half up to the cent)."""
+    return int((Decimal(str(value)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def like_pattern(op: str, value: str) -> str:
+    r"""A LIKE pattern (escape character ``\``) for contains / starts_with / ends_with."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if op == "contains":
+        return f"%{escaped}%"
+    if op == "starts_with":
+        return f"{escaped}%"
+    return f"%{escaped}"
+
+
+# -- dialect-specific constructs --------------------------------------------------------
+
+
+class _AsciiLower(FunctionElement[str]):
+    """``lower()`` restricted to ASCII letters on every engine."""
+
+    type = String()
+    inherit_cache = True
+    name = "ascii_lower"
+
+
+@compiles(_AsciiLower)
+def _ascii_lower_default(element: _AsciiLower, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    # SQLite's built-in lower() folds ASCII letters only (without the ICU extension).
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_AsciiLower, "postgresql")
+def _ascii_lower_pg(element: _AsciiLower, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return f"translate({compiler.process(element.clauses, **kw)}, '{_UPPER}', '{_UPPER.lower()}')"
+
+
+class _JsonPart(FunctionElement[AnyValue]):
+    """One part of a JSON value at a key path: its ``kind``, ``text`` or ``number``.
+
+    kind: 'string' | 'number' | 'boolean' | 'null' | 'object' | 'array', NULL when absent.
+    text: the string (only meaningful when kind is 'string'); for a boolean, 'true'/'false'.
+    number: the number as a float when kind is 'number', else NULL.
+    The key path is validated by the parser (letters, digits, space, ``_ $ : -``), so it is
+    written into the SQL as a literal: no quoting problem and a plan per path.
+    """
+
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement[AnyValue], path: tuple[str, ...], part: str) -> None:
+        self.path = path
+        self.part = part
+        self.type = Float() if part == "number" else String()
+        super().__init__(column)
+
+
+def _sqlite_path(path: tuple[str, ...]) -> str:
+    return "'$" + "".join(f'."{key}"' for key in path) + "'"
+
+
+@compiles(_JsonPart)
+def _json_part_sqlite(element: _JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    column = compiler.process(element.clauses, **kw)
+    where = _sqlite_path(element.path)
+    kind = f"json_type({column}, {where})"
+    if element.part == "kind":
+        return (
+            f"(CASE {kind} WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' "
+            f"WHEN 'real' THEN 'number' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' "
+            f"ELSE {kind} END)"
+        )
+    if element.part == "number":
+        return f"(CASE WHEN {kind} IN ('integer', 'real') THEN json_extract({column}, {where}) END)"
+    # A boolean's text is its JSON spelling, like PostgreSQL's #>> gives.
+    return (
+        f"(CASE WHEN {kind} IN ('true', 'false') THEN {kind} "
+        f"ELSE json_extract({column}, {where}) END)"
+    )
+
+
+@compiles(_JsonPart, "postgresql")
+def _json_part_pg(element: _JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    column = compiler.process(element.clauses, **kw)
+    array = "'{" + ",".join(f'"{key}"' for key in element.path) + "}'"
+    kind = f"jsonb_typeof(({column}) #> {array})"
+    if element.part == "kind":
+        return kind
+    if element.part == "number":
+        return f"(CASE WHEN {kind} = 'number' THEN (({column}) #>> {array})::float8 END)"
+    return f"(({column}) #>> {array})"
+
+
+# -- the compiler -----------------------------------------------------------------------
+
+
+def contact_ids_query(node: t.Node, *, now: datetime) -> Select[tuple[int]]:
+    """``SELECT contacts.id WHERE <segment> ORDER BY id`` (page it with ``id > cursor``)."""
+    return select(contacts.c.id).where(compile_segment(node, now=now)).order_by(contacts.c.id)
+
+
+def compile_segment(node: t.Node, *, now: datetime) -> ColumnElement[bool]:
+    """The segment as a boolean over ``contacts`` (never NULL).
+
+    Args:
+        node: a valid tree (from :func:`~courriel.marketing.segments.parse.parse_segment`).
+        now: the time windows ("in the last 30 days") are counted back from.
+    """
+    return _Compiler(now).node(node)
+
+
+class _Compiler:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def since(self, days: int) -> datetime:
+        return self.now - timedelta(days=days)
+
+    def node(self, node: t.Node) -> ColumnElement[bool]:
+        match node:
+            case t.All(conditions=items):
+                return and_(*(self.node(n) for n in items)) if items else true()
+            case t.Any(conditions=items):
+                return or_(*(self.node(n) for n in items)) if items else false()
+            case t.Not(condition=inner):
+                return not_(self.node(inner))
+            case t.Profile() | t.Location():
+                return self.column(node)
+            case t.Attribute():
+                return json_condition(contacts.c.attributes, (node.key,), node.op, node.value)
+            case t.Consent():
+                column = (
+                    contacts.c.email_status if node.channel == "email" else contacts.c.sms_status
+                )
+                return column.in_(node.statuses)
+            case t.ListMember() | t.Tag():
+                return self.membership(node)
+            case t.OrderAggregate():
+                return self.order(node)
+            case t.BoughtProduct():
+                return self.bought(node)
+            case t.Event() | t.Engagement():
+                return self.event(node)
+        raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
+
+    def column(self, node: t.Profile | t.Location) -> ColumnElement[bool]:
+        column = contacts.c[node.field]
+        if node.field == "created_at":
+            return self.date(column, node.op, node.value)
+        if node.op in ("in", "not_in"):
+            assert isinstance(node.value, tuple)
+            values = sorted({fold(v) for v in node.value})
+            matched = and_(column.is_not(None), _AsciiLower(column).in_(values))
+            return matched if node.op == "in" else not_(matched)
+        assert node.value is None or isinstance(node.value, str)
+        return text_condition(column, node.op, node.value)
+
+    def date(self, column: ColumnElement[AnyValue], op: str, value: object) -> ColumnElement[bool]:
+        if op in ("is_set", "is_not_set"):
+            return column.is_not(None) if op == "is_set" else column.is_(None)
+        if op in ("before", "more_than_days_ago"):
+            bound = value if op == "before" else self.since(_days(value))
+            return and_(column.is_not(None), column < bound)
+        bound = value if op == "after" else self.since(_days(value))
+        # "after" is strict; "within_days" includes its boundary (now - N days).
+        return and_(column.is_not(None), column > bound if op == "after" else column >= bound)
+
+    def membership(self, node: t.ListMember | t.Tag) -> ColumnElement[bool]:
+        if isinstance(node, t.Tag):
+            tagged = select(contact_tags.c.contact_id).where(contact_tags.c.tag == node.tag)
+            return contacts.c.id.in_(tagged) if node.present else contacts.c.id.not_in(tagged)
+        if isinstance(node.list, int):
+            list_id: ColumnElement[AnyValue] = literal(node.list)
+        else:
+            list_id = select(lists.c.id).where(lists.c.name == node.list).scalar_subquery()
+        members = select(list_members.c.contact_id).where(
+            list_members.c.list_id == list_id, list_members.c.status.in_(node.statuses)
+        )
+        return contacts.c.id.in_(members)
+
+    def order(self, node: t.OrderAggregate) -> ColumnElement[bool]:
+        if node.metric in ("first_order_date", "last_order_date"):
+            column = contacts.c[node.metric.replace("_date", "_at")]
+            return self.date(column, node.op, node.value)
+        assert not isinstance(node.value, datetime)
+        if node.within_days is None:
+            return self.order_columns(node.metric, node.op, node.value)
+        counted = and_(
+            orders.c.contact_id.is_not(None),
+            orders.c.status != "cancelled",
+            orders.c.placed_at >= self.since(node.within_days),
+        )
+        spent = func.sum(orders.c.total_minor - orders.c.refunded_minor)
+        count = func.count()
+        if node.metric == "count":
+            having = _compare(count, node.op, int(node.value))
+        elif node.metric == "total_spent":
+            having = _compare(spent, node.op, money_minor(node.value))
+        else:
+            # average = spent / count, compared without division (exact in integers).
+            having = _compare(spent, node.op, money_minor(node.value) * count)
+        grouped = select(orders.c.contact_id).where(counted).group_by(orders.c.contact_id)
+        # Contacts without orders in the window have count 0 and total 0 (and no average):
+        # when 0 satisfies the condition they are members, so select by exclusion.
+        if node.metric != "average_value" and _holds(node.op, 0, node.value, node.metric):
+            return contacts.c.id.not_in(grouped.having(not_(having)))
+        return contacts.c.id.in_(grouped.having(having))
+
+    def order_columns(self, metric: str, op: str, value: float) -> ColumnElement[bool]:
+        if metric == "count":
+            return _compare(contacts.c.order_count, op, int(value))
+        if metric == "total_spent":
+            return _compare(contacts.c.total_spent_minor, op, money_minor(value))
+        # No orders, no average: every average condition is false for such a contact.
+        average = _compare(
+            contacts.c.total_spent_minor, op, money_minor(value) * contacts.c.order_count
+        )
+        return and_(contacts.c.order_count > 0, average)
+
+    def bought(self, node: t.BoughtProduct) -> ColumnElement[bool]:
+        joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
+        wheres: list[ColumnElement[bool]] = [
+            orders.c.contact_id.is_not(None),
+            orders.c.status != "cancelled",
+        ]
+        if node.product_id is not None:
+            wheres.append(order_lines.c.product_id == node.product_id)
+        else:
+            joined = joined.join(
+                product_categories, product_categories.c.product_id == order_lines.c.product_id
+            )
+            wheres.append(product_categories.c.category == node.category)
+        if node.within_days is not None:
+            wheres.append(orders.c.placed_at >= self.since(node.within_days))
+        buyers = select(orders.c.contact_id).select_from(joined).where(*wheres)
+        return contacts.c.id.not_in(buyers) if node.negate else contacts.c.id.in_(buyers)
+
+    def event(self, node: t.Event | t.Engagement) -> ColumnElement[bool]:
+        if isinstance(node, t.Engagement):
+            node = t.Event(
+                name=ENGAGEMENT_EVENTS[node.action],
+                op="at_least",
+                count=node.count,
+                within_days=node.within_days,
+            )
+        wheres = [events.c.name == node.name, events.c.contact_id.is_not(None)]
+        if node.within_days is not None:
+            wheres.append(events.c.occurred_at >= self.since(node.within_days))
+        wheres += [json_condition(events.c.properties, f.path, f.op, f.value) for f in node.filters]
+        did = select(events.c.contact_id).where(*wheres)
+        if node.op == "zero" or (node.op in ("at_most", "exactly") and node.count == 0):
+            return contacts.c.id.not_in(did)
+        if node.op == "at_least" and node.count == 1:
+            return contacts.c.id.in_(did)
+        grouped = did.group_by(events.c.contact_id)
+        if node.op == "at_least":
+            return contacts.c.id.in_(grouped.having(func.count() >= node.count))
+        if node.op == "exactly":
+            return contacts.c.id.in_(grouped.having(func.count() == node.count))
+        # at_most N (N ≥ 1): everyone but those who did it more than N times.
+        return contacts.c.id.not_in(grouped.having(func.count() > node.count))
+
+
+def _days(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _compare(left: ColumnElement[AnyValue], op: str, right: AnyValue) -> ColumnElement[bool]:
+    return cast("ColumnElement[bool]", _OPERATORS[op](left, right))
+
+
+def _holds(op: str, left: int, value: float, metric: str) -> bool:
+    """Does an aggregate of 0 (no orders in the window) satisfy ``op value``?"""
+    right = int(value) if metric == "count" else money_minor(value)
+    return bool(_OPERATORS[op](left, right))
+
+
+def text_condition(
+    column: ColumnElement[AnyValue], op: str, value: str | None
+) -> ColumnElement[bool]:
+    """A text operator on a nullable text column (never NULL; see docs/segments.md).
+
+    is_set means not NULL and not empty; every other operator is false on NULL except
+    ``neq``, which is the exact negation of ``eq``.
+    """
+    if op in ("is_set", "is_not_set"):
+        is_set = and_(column.is_not(None), column != "")
+        return is_set if op == "is_set" else not_(is_set)
+    assert value is not None
+    folded = _AsciiLower(column)
+    if op in ("eq", "neq"):
+        equal = and_(column.is_not(None), folded == fold(value))
+        return equal if op == "eq" else not_(equal)
+    return and_(column.is_not(None), folded.like(like_pattern(op, fold(value)), escape="\\"))
+
+
+def json_condition(
+    column: ColumnElement[AnyValue], path: tuple[str, ...], op: str, value: t.Scalar
+) -> ColumnElement[bool]:
+    """An attribute/property condition; the value's JSON type chooses the comparison.
+
+    A text value only matches JSON strings, a number only JSON numbers, a boolean only
+    JSON booleans ("5" is not 5). is_set: present and not JSON null. ``neq`` is the
+    negation of ``eq`` (true when the key is absent or holds another type).
+    """
+    kind = func.coalesce(_JsonPart(column, path, "kind"), "absent")
+    if op in ("is_set", "is_not_set"):
+        is_set = kind.not_in(["absent", "null"])
+        return is_set if op == "is_set" else not_(is_set)
+    if op == "neq":
+        return not_(json_condition(column, path, "eq", value))
+    if isinstance(value, bool):
+        return and_(
+            kind == "boolean", _JsonPart(column, path, "text") == ("true" if value else "false")
+        )
+    if isinstance(value, int | float):
+        number = _JsonPart(column, path, "number")
+        return and_(kind == "number", _compare(number, op, float(value)))
+    assert isinstance(value, str)
+    return and_(kind == "string", text_condition(_JsonPart(column, path, "text"), op, value))
