@@ -16,9 +16,12 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.integrations.apply import (
@@ -53,7 +56,7 @@ from courriel.integrations.payload import (
     req_time,
     seq,
 )
-from courriel.integrations.webhooks import Applier, ShopAdapter
+from courriel.integrations.webhooks import Applied, Applier, HookContext, ShopAdapter
 from courriel.marketing.checkouts import CheckoutData
 from courriel.marketing.commerce import check_currency, to_minor
 from courriel.marketing.orders import LineData, OrderData, OrderStatus, RefundData
@@ -61,6 +64,8 @@ from courriel.marketing.products import ProductData, ProductStatus, VariantData
 from courriel.marketing.types import ConsentChange, ConsentStatus
 
 __all__ = ["SHOPIFY", "TOPICS", "map_topic"]
+
+log = logging.getLogger(__name__)
 
 _CONSENT: Mapping[str, ConsentStatus | None] = {
     "subscribed": "subscribed",
@@ -396,10 +401,19 @@ def _data_request(payload: Obj, _headers: Mapping[str, str]) -> Applier:
     customer = child(payload, "customer", "")
     request_id = opt_id(child(payload, "data_request", ""), "id", "data_request")
     customer_id = opt_id(customer, "id", "customer")
-    return note_applier(
+    detail = (
         f"data request {request_id} for customer {customer_id}: "
         "export it with `courriel contacts export-data EMAIL` and send it to the shop"
     )
+    note = note_applier(detail)
+
+    async def apply(conn: AsyncConnection, ctx: HookContext) -> Applied:
+        applied = await note(conn, ctx)
+        # The operator's to-do; the address stays out of the log (it is in the shop).
+        log.warning("%s: %s", ctx.source, detail)
+        return applied
+
+    return apply
 
 
 def _customer_redact(payload: Obj, _headers: Mapping[str, str]) -> Applier:

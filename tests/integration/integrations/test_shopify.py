@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from courriel.integrations.registry import list_receipts
 from courriel.integrations.webhooks import MAX_BODY
 from courriel.marketing.suppression import address_hash
 from courriel.storage.models.marketing import (
@@ -398,12 +399,26 @@ async def test_one_log_line_without_secret_or_body(
     assert SECRET not in text and "Winfield" not in text
 
 
-async def test_data_request_records_a_receipt_only(hooks: Hooks) -> None:
+async def test_data_request_records_a_receipt_only(
+    hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
     await ok(await hooks.shopify("customers/create", shop("customers_create")))
     before = await hooks.counts()
+    caplog.set_level(logging.INFO, logger="courriel.integrations")
     response = await hooks.shopify("customers/data_request", shop("customers_data_request"))
     await ok(response)
     assert "export-data" in response.json()["detail"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "shopify:jsmith: data request 9999 for customer 706405506930370084: export it with "
+        "`courriel contacts export-data EMAIL` and send it to the shop"
+    ]
+    assert EMAIL not in caplog.text
+    receipts = await list_receipts(hooks.db, "jsmith")
+    assert [(r.topic, r.status) for r in receipts] == [
+        ("customers/data_request", "applied"),
+        ("customers/create", "applied"),
+    ]
     assert await hooks.counts() == {**before, "webhook_receipts": before["webhook_receipts"] + 1}
 
 
