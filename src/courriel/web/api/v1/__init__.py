@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from courriel.web.api.v1 import contacts, events, lists, suppression
+from courriel.web.api.v1 import (
+    contacts,
+    events,
+    lists,
+    orders,
+    products,
+    segments,
+    suppression,
+)
 
 __all__ = ["ROUTES"]
 
 ROUTES: list[ControllerRouterHandler] = [
     *contacts.ROUTES,
     *lists.ROUTES,
+    *segments.ROUTES,
     *events.ROUTES,
+    *products.ROUTES,
+    *orders.ROUTES,
     *suppression.ROUTES,
 ]
