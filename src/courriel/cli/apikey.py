@@ -15,6 +15,11 @@ from courriel.marketing.apikeys import SCOPES, create_key, list_keys, revoke_key
 __all__ = ["COMMANDS", "apikey"]
 
 
+_SCOPE_HELP = "Grant SCOPE (repeatable; default: * = every scope). Scopes: " + ", ".join(
+    sorted(SCOPES)
+)
+
+
 @click.group()
 def apikey() -> None:
     """Manage API keys of the REST API (/api/v1)."""
@@ -27,10 +32,7 @@ def apikey() -> None:
     "scopes",
     multiple=True,
     metavar="SCOPE",
-    help=(
-        "Grant SCOPE (repeatable; default: * = every scope). "
-        f"Scopes: {', '.join(sorted(SCOPES))}."
-    ),
+    help=_SCOPE_HELP,
 )
 @pass_cli
 @run_async
