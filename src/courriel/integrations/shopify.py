@@ -10,8 +10,10 @@ Invariants:
   anything is written.
 - Money is read from Shopify's decimal strings ("12.50") exactly, into the minor units of
   the order's currency.
-- Consent states: subscribed, unsubscribed, pending map as is; not_subscribed is
-  "never"; redacted and invalid change nothing. The method is "shopify".
+- Consent states: subscribed, unsubscribed, pending map as is; not_subscribed (Shopify's
+  state for a customer who never opted in), redacted and invalid change nothing, so a
+  routine customer update never wipes consent collected elsewhere (a courriel form, an
+  import). The method is "shopify".
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ _CONSENT: Mapping[str, ConsentStatus | None] = {
     "subscribed": "subscribed",
     "unsubscribed": "unsubscribed",
     "pending": "pending",
-    "not_subscribed": "never",
+    "not_subscribed": None,
     "redacted": None,
     "invalid": None,
 }

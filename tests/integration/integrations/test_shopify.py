@@ -93,9 +93,17 @@ async def test_email_marketing_consent_update(hooks: Hooks) -> None:
     proof = await hooks.rows(consents, consents.c.id)
     assert [p.status for p in proof] == ["subscribed", "unsubscribed"]
     assert proof[1].recorded_at.isoformat() == "2026-11-22T13:00:00+00:00"
+    # not_subscribed is Shopify's "never opted in": it neither clears an unsubscribe...
     payload["email_marketing_consent"]["state"] = "NOT_SUBSCRIBED"
     await ok(await hooks.shopify("customers/email_marketing_consent_update", payload))
-    assert (await contact_row(hooks)).email_status == "never"
+    assert (await contact_row(hooks)).email_status == "unsubscribed"
+    # ...nor wipes a subscription collected elsewhere (a form, an import).
+    payload["email_marketing_consent"]["state"] = "subscribed"
+    await ok(await hooks.shopify("customers/email_marketing_consent_update", payload))
+    update = shop("customers_update")
+    update["email_marketing_consent"]["state"] = "not_subscribed"
+    await ok(await hooks.shopify("customers/update", update))
+    assert (await contact_row(hooks)).email_status == "subscribed"
     payload["email_marketing_consent"]["state"] = "sometimes"
     response = await hooks.shopify("customers/email_marketing_consent_update", payload)
     assert response.status_code == 422
