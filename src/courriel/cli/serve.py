@@ -81,7 +81,7 @@ async def _serve(ctx: CliContext, roles: tuple[str, ...], high_ports: bool) -> N
 )
 @pass_cli
 def serve(ctx: CliContext, roles: str, high_ports: bool) -> None:
-    """Run the mail server (SMTP, submission, POP3) until Ctrl-C or SIGTERM."""
+    """Run the node (SMTP, submission, IMAP, POP3, HTTP, delivery) until Ctrl-C or SIGTERM."""
     _install_uvloop()
     run_async(_serve)(ctx, _parse_roles(roles), high_ports)
 
