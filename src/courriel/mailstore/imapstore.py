@@ -2,10 +2,13 @@
 
 ``SqlImapStore`` owns the transactions: each port method is one read or one write
 transaction (``open_folder`` and ``changes_since`` add a short write to claim
-\\Recent only when there is something to claim), and every write wakes the account's
-in-process waiters after its commit. The SQL lives in :mod:`.folders` (names, CREATE,
-DELETE, RENAME, subscriptions, STATUS), :mod:`.selected` (snapshots, deltas, \\Recent)
-and :mod:`.imapwrite` (STORE, EXPUNGE, COPY/MOVE, APPEND).
+\\Recent only when there is something to claim; concurrent ``store_flags`` calls share
+one write transaction, :mod:`.combine`), and every write wakes the account's
+in-process waiters after its commit. ``open_folder`` goes through the folder mirror
+(:mod:`.mirror`): it reads only the changes since the mirrored state. The SQL lives
+in :mod:`.folders` (names, CREATE, DELETE, RENAME, subscriptions, STATUS),
+:mod:`.selected` (snapshots, deltas, \\Recent) and :mod:`.imapwrite` (STORE, EXPUNGE,
+COPY/MOVE, APPEND).
 
 ``last_change_id`` of :class:`StoreResult` and :class:`CopyResult` is the id of the
 newest change the operation itself wrote (0 when it wrote none). Changes of other
@@ -20,11 +23,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from courriel.errors import InvalidInput, NotFound
 from courriel.mailstore import folders as _folders
 from courriel.mailstore import imapwrite as _write
 from courriel.mailstore import selected as _selected
 from courriel.mailstore.changes import ChangeFeed
+from courriel.mailstore.combine import WriteCombiner
 from courriel.mailstore.flags import check_flags
 from courriel.mailstore.imapport import (
     AppendResult,
@@ -36,6 +42,7 @@ from courriel.mailstore.imapport import (
     StoreResult,
 )
 from courriel.mailstore.messages import free_blobs
+from courriel.mailstore.mirror import FolderMirror
 from courriel.mailstore.types import Principal
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
@@ -51,12 +58,19 @@ class SqlImapStore:
         db: the opened, migrated database.
         blobs: where message bodies live.
         feed: the change feed whose waiters every mutation wakes.
+        mirror: the folder mirror (a new, empty one by default).
     """
 
-    def __init__(self, db: Database, blobs: BlobStore, feed: ChangeFeed) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, feed: ChangeFeed, mirror: FolderMirror | None = None
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._feed = feed
+        # Message metadata of recently opened folders, kept current from the change
+        # feed (see courriel.mailstore.mirror): SELECT reads only what changed.
+        self.mirror = mirror if mirror is not None else FolderMirror()
+        self._stores = WriteCombiner(db)
 
     # -- folders ---------------------------------------------------------------------
 
@@ -110,7 +124,9 @@ class SqlImapStore:
         """Snapshot for SELECT (claims \\Recent) or EXAMINE. Raises NotFound, InvalidInput."""
         name = _folders.check_name(name)
         async with self._db.read() as conn:
-            snapshot, unclaimed = await _selected.read_snapshot(conn, principal.account_id, name)
+            snapshot, unclaimed = await _selected.mirrored_snapshot(
+                conn, self.mirror, principal.account_id, name
+            )
         if readonly or unclaimed >= snapshot.uidnext:
             return snapshot
         # RFC 3501 §2.3.2: the UIDs this snapshot shows that nobody claimed are ours.
@@ -164,8 +180,9 @@ class SqlImapStore:
             NotFound: the folder is gone. InvalidInput: a malformed flag.
         """
         flags = check_flags(flags)
-        async with self._db.write() as conn:
-            result = await _write.store_flags(
+
+        async def work(conn: AsyncConnection) -> StoreResult:
+            return await _write.store_flags(
                 conn,
                 principal.account_id,
                 folder_id,
@@ -174,6 +191,9 @@ class SqlImapStore:
                 flags=flags,
                 unchanged_since=unchanged_since,
             )
+
+        # Concurrent STOREs share one transaction and one commit (group commit).
+        result = await self._stores.submit(work)
         if result.updated:
             self._feed.notify([principal.account_id])
         return result

@@ -15,21 +15,27 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
-from courriel.mailstore.flags import SYSTEM_FLAGS
 from courriel.mailstore.imapcommon import META_COLUMNS, META_WIDTH, last_change_id, meta_of
 from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
+from courriel.mailstore.mirror import FolderMirror, MirrorEntry, advance, keywords_of
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages
 
-__all__ = ["claim_recent", "read_delta", "read_snapshot"]
-
-_SYSTEM = {flag.casefold() for flag in SYSTEM_FLAGS}
+__all__ = [
+    "FolderSince",
+    "claim_recent",
+    "mirrored_snapshot",
+    "read_delta",
+    "read_since",
+    "read_snapshot",
+]
 
 
 def _last_change(account_id: int) -> Any:
@@ -49,6 +55,29 @@ _FOLDER_COLUMNS = (
     folders.c.highest_modseq.label("f_modseq"),
     folders.c.recent_uid.label("f_recent"),
 )
+
+
+def _delta_query(account_id: int, after: int, *extra: Any) -> Any:
+    """The folder row joined with its change rows after ``after`` and their messages."""
+    return (
+        select(
+            *META_COLUMNS,
+            *_FOLDER_COLUMNS,
+            _last_change(account_id),
+            *extra,
+            changes.c.kind,
+            changes.c.uid.label("c_uid"),
+        )
+        .select_from(
+            folders.outerjoin(
+                changes, and_(changes.c.folder_id == folders.c.id, changes.c.id > after)
+            ).outerjoin(
+                messages,
+                and_(messages.c.folder_id == folders.c.id, messages.c.uid == changes.c.uid),
+            )
+        )
+        .where(folders.c.account_id == account_id)
+    )
 
 
 async def read_snapshot(
@@ -75,12 +104,6 @@ async def read_snapshot(
     first = rows[0]
     # Positional unpacking: attribute access by name costs more over 10,000 rows.
     metas = [meta_of(row[:META_WIDTH]) for row in rows if row[0] is not None]
-    # Keywords compare case-insensitively (RFC 9051 §2.3.2): one spelling each.
-    keywords: dict[str, str] = {}
-    for flags in {m.flags for m in metas}:
-        for flag in flags:
-            if flag.casefold() not in _SYSTEM:
-                keywords.setdefault(flag.casefold(), flag)
     snapshot = FolderSnapshot(
         folder_id=int(first.f_id),
         name=first.f_name,
@@ -89,7 +112,8 @@ async def read_snapshot(
         highest_modseq=int(first.f_modseq),
         messages=metas,
         recent_from=int(first.f_uidnext),
-        keywords=frozenset(keywords.values()),
+        # Keywords compare case-insensitively (RFC 9051 §2.3.2): one spelling each.
+        keywords=keywords_of(metas),
         last_change_id=int(first.f_last or 0),
     )
     return snapshot, int(first.f_recent)
@@ -121,24 +145,7 @@ async def read_delta(
         The delta (``recent_from`` None) and the folder's first unclaimed \\Recent UID
         (0 when the folder is gone).
     """
-    query = (
-        select(
-            *META_COLUMNS,
-            *_FOLDER_COLUMNS,
-            _last_change(account_id),
-            changes.c.kind,
-            changes.c.uid.label("c_uid"),
-        )
-        .select_from(
-            folders.outerjoin(
-                changes, and_(changes.c.folder_id == folders.c.id, changes.c.id > after)
-            ).outerjoin(
-                messages,
-                and_(messages.c.folder_id == folders.c.id, messages.c.uid == changes.c.uid),
-            )
-        )
-        .where(folders.c.id == folder_id, folders.c.account_id == account_id)
-    )
+    query = _delta_query(account_id, after).where(folders.c.id == folder_id)
     rows = (await conn.execute(query)).all()
     if not rows:
         latest = await last_change_id(conn, account_id)
@@ -163,6 +170,116 @@ async def read_delta(
         last_change_id=max(int(first.f_last or 0), after),
     )
     return delta, int(first.f_recent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FolderSince:
+    """A folder found by name and its changes after a position (:func:`read_since`)."""
+
+    folder_id: int
+    name: str
+    uidvalidity: int
+    unclaimed: int  # the folder's first unclaimed \\Recent UID
+    folders_changed: bool  # a CREATE, DELETE or RENAME of the account after the position
+    delta: FolderDelta
+
+
+async def read_since(conn: AsyncConnection, account_id: int, name: str, after: int) -> FolderSince:
+    """The folder named ``name`` and what changed in it after change id ``after``.
+
+    One statement, like :func:`read_delta`, for a folder found by name; it also says
+    whether any folder of the account was created, deleted or renamed since (a
+    ``changes`` row without folder), so the mirror knows when not to trust a delta.
+
+    Raises:
+        NotFound: no such folder.
+    """
+    moved = (
+        select(changes.c.id)
+        .where(
+            changes.c.account_id == account_id,
+            changes.c.id > after,
+            changes.c.folder_id.is_(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+        .label("f_moved")
+    )
+    query = _delta_query(account_id, after, moved).where(folders.c.name == name)
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        raise NotFound(f"no folder named {name!r}")
+    first = rows[0]
+    added, updated, expunged = _sort_changes(rows)
+    delta = FolderDelta(
+        added=added,
+        updated=updated,
+        expunged=expunged,
+        uidnext=int(first.f_uidnext),
+        highest_modseq=int(first.f_modseq),
+        last_change_id=max(int(first.f_last or 0), after),
+    )
+    return FolderSince(
+        folder_id=int(first.f_id),
+        name=first.f_name,
+        uidvalidity=int(first.f_uidvalidity),
+        unclaimed=int(first.f_recent),
+        folders_changed=first.f_moved is not None,
+        delta=delta,
+    )
+
+
+async def mirrored_snapshot(
+    conn: AsyncConnection, mirror: FolderMirror, account_id: int, name: str
+) -> tuple[FolderSnapshot, int]:
+    """:func:`read_snapshot` through the mirror: a delta read when its entry can be used.
+
+    The entry is brought up to date from the folder's change rows after its position
+    (see :mod:`courriel.mailstore.mirror` for when it can be); otherwise, or when
+    there is none, the folder is read in full and mirrored.
+
+    Returns and raises as :func:`read_snapshot`.
+    """
+    entry = mirror.get(account_id, name)
+    if entry is not None:
+        since = await read_since(conn, account_id, name, entry.position)
+        usable = (
+            since.folder_id == entry.folder_id
+            and since.uidvalidity == entry.uidvalidity
+            and not since.folders_changed
+        )
+        fresh = advance(entry, since.delta) if usable else None
+        if fresh is not None:
+            mirror.delta_reads += 1
+            mirror.put(fresh)
+            snapshot = FolderSnapshot(
+                folder_id=fresh.folder_id,
+                name=since.name,
+                uidvalidity=fresh.uidvalidity,
+                uidnext=since.delta.uidnext,
+                highest_modseq=since.delta.highest_modseq,
+                messages=list(fresh.messages),
+                recent_from=since.delta.uidnext,
+                keywords=fresh.keywords,
+                last_change_id=fresh.position,
+            )
+            return snapshot, since.unclaimed
+        mirror.discard(account_id, name)
+    snapshot, unclaimed = await read_snapshot(conn, account_id, name)
+    mirror.full_reads += 1
+    mirror.put(
+        MirrorEntry(
+            account_id=account_id,
+            folder_id=snapshot.folder_id,
+            name=name,
+            uidvalidity=snapshot.uidvalidity,
+            position=snapshot.last_change_id,
+            uids=tuple(m.uid for m in snapshot.messages),
+            messages=tuple(snapshot.messages),
+            keywords=snapshot.keywords,
+        )
+    )
+    return snapshot, unclaimed
 
 
 def _sort_changes(rows: Sequence[Any]) -> tuple[list[MessageMeta], list[MessageMeta], list[int]]:
