@@ -43,6 +43,15 @@ class MessageCache:
         """Octets of message data held now."""
         return self._bytes
 
+    def peek(self, message_id: int, blob_key: str) -> ParsedMessage | None:
+        """The cached parsed message (counted as a hit), or None without loading it."""
+        key = (message_id, blob_key)
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return hit
+
     async def get(
         self, message_id: int, blob_key: str, load: Callable[[], Awaitable[bytes]]
     ) -> ParsedMessage:

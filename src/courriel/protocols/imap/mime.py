@@ -96,7 +96,7 @@ class ParsedMessage:
         size: the message size in octets (RFC 9051 RFC822.SIZE).
     """
 
-    __slots__ = ("_data", "_fields", "_header_end", "_root", "size")
+    __slots__ = ("_data", "_fields", "_header_end", "_root", "_searched", "size")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -104,6 +104,9 @@ class ParsedMessage:
         self._header_end: int | None = None
         self._fields: list[Field] | None = None
         self._root: Part | None = None
+        # SEARCH's case-folded field values by (field, address form): a folder search
+        # tests every message, again and again, and the octets never change.
+        self._searched: dict[tuple[str, bool], tuple[str, ...]] | None = None
 
     @classmethod
     def parse(cls, data: bytes) -> ParsedMessage:
@@ -255,6 +258,24 @@ class ParsedMessage:
                 decoded = decode_words(_header_text(text.encode("latin-1")))
                 out.append(" ".join(decoded.split()))
         return out
+
+    def search_values(self, name: str, *, address: bool) -> tuple[str, ...]:
+        """What SEARCH HEADER/FROM/TO/CC/BCC compares with, case-folded, computed once.
+
+        Args:
+            name: the field name (any case).
+            address: True for the address form (:meth:`address_values`), False for
+                the decoded text (:meth:`header_values`).
+        """
+        key = (name.lower(), address)
+        if self._searched is None:
+            self._searched = {}
+        found = self._searched.get(key)
+        if found is None:
+            values = self.address_values(name) if address else self.header_values(name)
+            found = tuple(value.casefold() for value in values)
+            self._searched[key] = found
+        return found
 
     def sent_date(self) -> datetime.date | None:
         """The day of the Date: field in its own zone (RFC 9051 §6.4.4 SENT*), or None."""

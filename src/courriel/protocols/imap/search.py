@@ -17,6 +17,11 @@ Choices (as Dovecot makes them):
     * NEW is RECENT and not \\Seen, OLD is not RECENT (RFC 3501 §6.4.4).
     * MODSEQ matches a modseq greater than or equal to the given one (RFC 7162 §3.1.5).
 
+Speed: a SEARCH tests every message of the folder, so :func:`compile_key` turns a key
+into nested closures once per command, and they read one mutable :class:`Probe` that
+the caller refills per message: no object is built per message, and flag tests fold
+case only when the exact spelling is not there.
+
 Invariant: pure; never raises for a key the parser can produce.
 """
 
@@ -29,7 +34,7 @@ from datetime import date, datetime
 from courriel.protocols.imap.mime import ParsedMessage
 from courriel.protocols.imap.types import SearchKey
 
-__all__ = ["Candidate", "matches", "needs_message"]
+__all__ = ["Candidate", "Probe", "compile_key", "matches", "needs_message"]
 
 _NO_DATE = date(1970, 1, 1)
 _ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
@@ -51,6 +56,22 @@ class Candidate:
     modseq: int
 
 
+class Probe:
+    """The message under test: refilled by the caller for each message of a search."""
+
+    __slots__ = ("flags", "internal_date", "message", "modseq", "recent", "seq", "size", "uid")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.uid = 0
+        self.flags: frozenset[str] = frozenset()
+        self.recent = False
+        self.size = 0
+        self.internal_date = datetime(1970, 1, 1)
+        self.modseq = 0
+        self.message: ParsedMessage | None = None  # content, when a key needs it
+
+
 def needs_message(key: SearchKey) -> bool:
     """True when evaluating ``key`` needs the message content (a :class:`ParsedMessage`)."""
     if key.op in _CONTENT_OPS:
@@ -58,105 +79,128 @@ def needs_message(key: SearchKey) -> bool:
     return any(needs_message(k) for k in key.keys)
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
-    candidate: Candidate
-    message: ParsedMessage | None
-    largest_seq: int
-    largest_uid: int
+Test = Callable[[Probe], bool]
+_EMPTY = ParsedMessage.parse(b"")
 
 
-def _has_flag(c: Candidate, flag: str) -> bool:
+def _message(p: Probe) -> ParsedMessage:
+    # The caller must load content when needs_message() says so; an empty message else.
+    return _EMPTY if p.message is None else p.message
+
+
+def _flag_test(flag: str, negate: bool) -> Test:
     folded = flag.casefold()
-    return any(f.casefold() == folded for f in c.flags)
+
+    def test(p: Probe) -> bool:
+        flags = p.flags
+        found = flag in flags or any(f.casefold() == folded for f in flags)
+        return found != negate
+
+    return test
 
 
-def _flag(key: SearchKey, ctx: _Context) -> bool:
-    return _has_flag(ctx.candidate, key.text) != key.negate
+def _header_test(key: SearchKey) -> Test:
+    name, needle = key.field, key.text.casefold()
+    address = name in _ADDRESS_FIELDS
+
+    def test(p: Probe) -> bool:
+        values = _message(p).search_values(name, address=address)
+        return any(needle in value for value in values)
+
+    return test
 
 
-def _header(key: SearchKey, ctx: _Context) -> bool:
-    message = _message(ctx)
-    if key.field in _ADDRESS_FIELDS:
-        values = message.address_values(key.field)
-    else:
-        values = message.header_values(key.field)
-    needle = key.text.casefold()
-    return any(needle in value.casefold() for value in values)
-
-
-def _message(ctx: _Context) -> ParsedMessage:
-    if ctx.message is None:
-        # The session must load content when needs_message() says so.
-        return ParsedMessage.parse(b"")
-    return ctx.message
-
-
-def _day(key: SearchKey, day: date | None) -> bool:
-    if day is None or key.day is None:
-        return False
+def _day_test(key: SearchKey, day_of: Callable[[Probe], date | None]) -> Test:
+    wanted = key.day
+    if wanted is None:
+        return lambda p: False
     if key.op.endswith("BEFORE"):
-        return day < key.day
+        return lambda p: (d := day_of(p)) is not None and d < wanted
     if key.op.endswith("ON"):
-        return day == key.day
-    return day >= key.day
+        return lambda p: day_of(p) == wanted
+    return lambda p: (d := day_of(p)) is not None and d >= wanted
 
 
-def _internal(key: SearchKey, ctx: _Context) -> bool:
+def _internal_day(p: Probe) -> date:
     # The internal date's own zone: the day the client saw in INTERNALDATE.
-    return _day(key, ctx.candidate.internal_date.date())
+    return p.internal_date.date()
 
 
-def _sent(key: SearchKey, ctx: _Context) -> bool:
+def _sent_day(p: Probe) -> date:
     # Without a readable Date: field the message counts as sent on 1 January 1970, so
     # SENTBEFORE matches it, as in Dovecot.
-    return _day(key, _message(ctx).sent_date() or _NO_DATE)
+    return _message(p).sent_date() or _NO_DATE
 
 
-def _seq(key: SearchKey, ctx: _Context) -> bool:
-    if key.seqset is None:
-        return False
-    return key.seqset.contains(ctx.candidate.seq, ctx.largest_seq)
+def _set_test(key: SearchKey, largest: int, number: Callable[[Probe], int]) -> Test:
+    seqset = key.seqset
+    if seqset is None:
+        return lambda p: False
+    return lambda p: seqset.contains(number(p), largest)
 
 
-def _uid(key: SearchKey, ctx: _Context) -> bool:
-    if key.seqset is None:
-        return False
-    return key.seqset.contains(ctx.candidate.uid, ctx.largest_uid)
+def _all(tests: list[Test]) -> Test:
+    return lambda p: all(t(p) for t in tests)
 
 
-_Eval = Callable[[SearchKey, _Context], bool]
+def _compile_group(key: SearchKey, largest_seq: int, largest_uid: int) -> Test | None:
+    tests = [compile_key(k, largest_seq=largest_seq, largest_uid=largest_uid) for k in key.keys]
+    if key.op == "AND":
+        return tests[0] if len(tests) == 1 else _all(tests)
+    if key.op == "OR":
+        return lambda p: any(t(p) for t in tests)
+    if key.op == "NOT":
+        inner = _all(tests)
+        return lambda p: not inner(p)
+    return None
 
-_OPS: dict[str, _Eval] = {
-    "ALL": lambda k, x: True,
-    "AND": lambda k, x: all(_eval(s, x) for s in k.keys),
-    "OR": lambda k, x: any(_eval(s, x) for s in k.keys),
-    "NOT": lambda k, x: not all(_eval(s, x) for s in k.keys),
-    "FLAG": _flag,
-    "RECENT": lambda k, x: x.candidate.recent,
+
+_SEEN = _flag_test("\\Seen", False)
+
+_SIMPLE: dict[str, Test] = {
+    "ALL": lambda p: True,
+    "RECENT": lambda p: p.recent,
     # RFC 3501 §6.4.4: NEW is (RECENT UNSEEN); OLD is NOT RECENT.
-    "NEW": lambda k, x: x.candidate.recent and not _has_flag(x.candidate, "\\Seen"),
-    "OLD": lambda k, x: not x.candidate.recent,
-    "HEADER": _header,
-    "BODY": lambda k, x: _message(x).contains_text(k.text, include_headers=False),
-    "TEXT": lambda k, x: _message(x).contains_text(k.text, include_headers=True),
-    "BEFORE": _internal,
-    "ON": _internal,
-    "SINCE": _internal,
-    "SENTBEFORE": _sent,
-    "SENTON": _sent,
-    "SENTSINCE": _sent,
-    "LARGER": lambda k, x: x.candidate.size > k.number,
-    "SMALLER": lambda k, x: x.candidate.size < k.number,
-    "SEQ": _seq,
-    "UID": _uid,
-    "MODSEQ": lambda k, x: x.candidate.modseq >= k.number,
+    "NEW": lambda p: p.recent and not _SEEN(p),
+    "OLD": lambda p: not p.recent,
 }
 
 
-def _eval(key: SearchKey, ctx: _Context) -> bool:
-    handler = _OPS.get(key.op)
-    return False if handler is None else handler(key, ctx)
+def compile_key(key: SearchKey, *, largest_seq: int, largest_uid: int) -> Test:
+    """A predicate over a :class:`Probe` that says whether it satisfies ``key``.
+
+    Args:
+        key: the search key (usually an ``AND`` of the command's criteria).
+        largest_seq: the number ``*`` stands for in a SEQ set (the message count).
+        largest_uid: the number ``*`` stands for in a UID set (the largest UID in use).
+    """
+    op, number = key.op, key.number
+    group = _compile_group(key, largest_seq, largest_uid)
+    if group is not None:
+        return group
+    if op in _SIMPLE:
+        return _SIMPLE[op]
+    if op == "FLAG":
+        return _flag_test(key.text, key.negate)
+    if op == "HEADER":
+        return _header_test(key)
+    if op in ("BODY", "TEXT"):
+        needle, headers = key.text, op == "TEXT"
+        return lambda p: _message(p).contains_text(needle, include_headers=headers)
+    if op in ("BEFORE", "ON", "SINCE"):
+        return _day_test(key, _internal_day)
+    if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+        return _day_test(key, _sent_day)
+    if op in ("LARGER", "SMALLER"):
+        larger = op == "LARGER"
+        return lambda p: p.size > number if larger else p.size < number
+    if op == "SEQ":
+        return _set_test(key, largest_seq, lambda p: p.seq)
+    if op == "UID":
+        return _set_test(key, largest_uid, lambda p: p.uid)
+    if op == "MODSEQ":
+        return lambda p: p.modseq >= number
+    return lambda p: False
 
 
 def matches(
@@ -177,4 +221,8 @@ def matches(
         largest_seq: the number ``*`` stands for in a SEQ set (the message count).
         largest_uid: the number ``*`` stands for in a UID set (the largest UID in use).
     """
-    return _eval(key, _Context(c, message, largest_seq, largest_uid))
+    probe = Probe()
+    probe.seq, probe.uid, probe.flags, probe.recent = c.seq, c.uid, c.flags, c.recent
+    probe.size, probe.internal_date, probe.modseq = c.size, c.internal_date, c.modseq
+    probe.message = message
+    return compile_key(key, largest_seq=largest_seq, largest_uid=largest_uid)(probe)

@@ -1,6 +1,6 @@
 """SEARCH and UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, CONDSTORE RFC 7162 §3.1.5).
 
-Evaluation is :func:`courriel.protocols.imap.search.matches`; this module picks the
+Evaluation is :func:`courriel.protocols.imap.search.compile_key`; this module picks the
 candidates, loads message content only when a key needs it, and writes the result as
 ``* SEARCH`` (IMAP4rev1 without RETURN) or ``* ESEARCH`` (RETURN given, or IMAP4rev2).
 """
@@ -25,33 +25,53 @@ def _uses_modseq(key: SearchKey) -> bool:
     return key.op == "MODSEQ" or any(_uses_modseq(k) for k in key.keys)
 
 
+def _split(key: SearchKey) -> tuple[list[SearchKey], list[SearchKey]]:
+    """The criteria of a top-level AND that need no content, and those that do."""
+    keys = list(key.keys) if key.op == "AND" else [key]
+    content = [k for k in keys if evaluate.needs_message(k)]
+    return [k for k in keys if not evaluate.needs_message(k)], content
+
+
+def _and(keys: list[SearchKey]) -> SearchKey:
+    return keys[0] if len(keys) == 1 else SearchKey(op="AND", keys=tuple(keys))
+
+
 async def _matching(s: ImapSession, key: SearchKey) -> list[int]:
-    """UIDs of the messages that match, ascending."""
+    """UIDs of the messages that match, ascending.
+
+    Criteria that need no content (flags, dates, sizes, sets) are tested first, and a
+    message's content is looked up only when they hold; cached parsed messages are
+    taken without awaiting anything.
+    """
     view = s.require_selected()
-    content = evaluate.needs_message(key)
-    largest_seq, largest_uid = view.exists, view.largest_uid
+    bounds = {"largest_seq": view.exists, "largest_uid": view.largest_uid}
+    cheap, costly = _split(key)
+    meta_test = evaluate.compile_key(_and(cheap), **bounds)
+    content_test = evaluate.compile_key(_and(costly), **bounds) if costly else None
+    probe = evaluate.Probe()
+    recent, metas, cache = view.recent, view.meta, s.cache
     found: list[int] = []
     for seq, uid in enumerate(view.uids, 1):
-        meta = view.meta[uid]
-        candidate = evaluate.Candidate(
-            seq=seq,
-            uid=uid,
-            flags=meta.flags,
-            recent=uid in view.recent,
-            size=meta.size,
-            internal_date=meta.internal_date,
-            modseq=meta.modseq,
+        meta = metas[uid]
+        probe.seq, probe.uid, probe.flags, probe.recent = seq, uid, meta.flags, uid in recent
+        probe.size, probe.internal_date, probe.modseq = (
+            meta.size,
+            meta.internal_date,
+            meta.modseq,
         )
-        message = None
-        if content:
-            try:
-                message = await s.message(meta)
-            except NotFound:
-                continue  # expunged meanwhile
-        if evaluate.matches(
-            key, candidate, message, largest_seq=largest_seq, largest_uid=largest_uid
-        ):
-            found.append(uid)
+        if not meta_test(probe):
+            continue
+        if content_test is not None:
+            message = cache.peek(meta.message_id, meta.blob_key)
+            if message is None:
+                try:
+                    message = await s.message(meta)
+                except NotFound:
+                    continue  # expunged meanwhile
+            probe.message = message
+            if not content_test(probe):
+                continue
+        found.append(uid)
     return found
 
 
