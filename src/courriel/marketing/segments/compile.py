@@ -11,20 +11,23 @@ Invariants:
 - Conditions on other tables are semi-joins ``contacts.id [NOT] IN (SELECT contact_id …)``
   over an index-friendly, uncorrelated subquery (one pass over the window of orders or
   events, grouped when a count matters), never a correlated subquery per contact: on a
-  million contacts that is what keeps a count in milliseconds. A NOT IN subquery always
-  filters ``contact_id IS NOT NULL`` (a NULL would make NOT IN unknown for everyone).
+  million contacts that is what keeps a count fast. A NOT IN subquery always filters
+  ``contact_id IS NOT NULL`` (a NULL would make NOT IN unknown for everyone). A plain
+  exclusion ("never did X") is :class:`_Absent`: NOT EXISTS on PostgreSQL (an anti-join),
+  NOT IN on SQLite, the same rows either way.
 - Text comparisons fold ASCII letters only (A-Z → a-z) on both engines: SQLite's
   ``lower()`` folds only ASCII, so PostgreSQL uses ``translate()`` rather than its
   locale-dependent ``lower()``.
-- The two SQL constructs below that differ by dialect (ASCII folding, JSON access) are
-  the only dialect-specific code; they compile through SQLAlchemy's ``@compiles``.
+- The three SQL constructs below that differ by dialect (ASCII folding, JSON access, the
+  form of an exclusion) are the only dialect-specific code; they compile through
+  SQLAlchemy's ``@compiles``.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any as AnyValue
 from typing import cast
@@ -33,6 +36,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    exists,
     false,
     func,
     literal,
@@ -43,8 +47,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FromClause
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Float, String
+from sqlalchemy.types import Boolean, Float, String
 
 from courriel.marketing.segments import tree as t
 from courriel.storage.models.marketing import (
@@ -177,12 +182,51 @@ def _json_part_pg(element: _JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> 
     return f"(({column}) #>> {array})"
 
 
+class _Absent(ColumnElement[bool]):
+    """The contact owns no row of ``source`` that matches ``wheres`` (no HAVING involved).
+
+    The two forms select the same contacts; each engine gets the one it plans well:
+    PostgreSQL turns a correlated NOT EXISTS into an anti-join (hash or index nested loop,
+    whichever side is small), whereas SQLite runs it as one index probe per contact and is
+    faster with ``contacts.id NOT IN (list)``, which it builds once into an ephemeral index.
+    """
+
+    inherit_cache = False
+    type = Boolean()
+    # A predicate, not a boolean column: SQLite must not get "= 1" appended.
+    _is_implicitly_boolean = True
+
+    def __init__(
+        self, owner: ColumnElement[AnyValue], source: FromClause, wheres: list[ColumnElement[bool]]
+    ) -> None:
+        listed = select(owner).select_from(source).where(owner.is_not(None), *wheres)
+        self.listed = contacts.c.id.not_in(listed)
+        self.correlated = not_(exists().select_from(source).where(owner == contacts.c.id, *wheres))
+
+
+@compiles(_Absent)
+def _absent_default(element: _Absent, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return compiler.process(element.listed, **kw)
+
+
+@compiles(_Absent, "postgresql")
+def _absent_pg(element: _Absent, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return compiler.process(element.correlated, **kw)
+
+
 # -- the compiler -----------------------------------------------------------------------
 
 
-def contact_ids_query(node: t.Node, *, now: datetime) -> Select[tuple[int]]:
-    """``SELECT contacts.id WHERE <segment> ORDER BY id`` (page it with ``id > cursor``)."""
-    return select(contacts.c.id).where(compile_segment(node, now=now)).order_by(contacts.c.id)
+def contact_ids_query(node: t.Node, *, now: datetime | None = None) -> Select[tuple[int]]:
+    """``SELECT contacts.id WHERE <segment> ORDER BY id`` (page it with ``id > cursor``).
+
+    Args:
+        node: the segment.
+        now: the time windows count back from (default: the current time). A campaign
+            that freezes its audience passes its start time.
+    """
+    where = compile_segment(node, now=now or datetime.now(UTC))
+    return select(contacts.c.id).where(where).order_by(contacts.c.id)
 
 
 def compile_segment(node: t.Node, *, now: datetime) -> ColumnElement[bool]:
@@ -253,8 +297,12 @@ class _Compiler:
 
     def membership(self, node: t.ListMember | t.Tag) -> ColumnElement[bool]:
         if isinstance(node, t.Tag):
+            if not node.present:
+                return _Absent(
+                    contact_tags.c.contact_id, contact_tags, [contact_tags.c.tag == node.tag]
+                )
             tagged = select(contact_tags.c.contact_id).where(contact_tags.c.tag == node.tag)
-            return contacts.c.id.in_(tagged) if node.present else contacts.c.id.not_in(tagged)
+            return contacts.c.id.in_(tagged)
         if isinstance(node.list, int):
             list_id: ColumnElement[AnyValue] = literal(node.list)
         else:
@@ -271,11 +319,10 @@ class _Compiler:
         assert not isinstance(node.value, datetime)
         if node.within_days is None:
             return self.order_columns(node.metric, node.op, node.value)
-        counted = and_(
-            orders.c.contact_id.is_not(None),
+        counted = [
             orders.c.status != "cancelled",
             orders.c.placed_at >= self.since(node.within_days),
-        )
+        ]
         spent = func.sum(orders.c.total_minor - orders.c.refunded_minor)
         count = func.count()
         if node.metric == "count":
@@ -285,10 +332,19 @@ class _Compiler:
         else:
             # average = spent / count, compared without division (exact in integers).
             having = _compare(spent, node.op, money_minor(node.value) * count)
-        grouped = select(orders.c.contact_id).where(counted).group_by(orders.c.contact_id)
+        grouped = (
+            select(orders.c.contact_id)
+            .where(orders.c.contact_id.is_not(None), *counted)
+            .group_by(orders.c.contact_id)
+        )
         # Contacts without orders in the window have count 0 and total 0 (and no average):
         # when 0 satisfies the condition they are members, so select by exclusion.
         if node.metric != "average_value" and _holds(node.op, 0, node.value, node.metric):
+            if node.metric == "count" and not any(
+                _holds(node.op, n, node.value, "count") for n in (1, 2, 3)
+            ):
+                # Only 0 satisfies it ("no order in the window"): no grouping needed.
+                return _Absent(orders.c.contact_id, orders, counted)
             return contacts.c.id.not_in(grouped.having(not_(having)))
         return contacts.c.id.in_(grouped.having(having))
 
@@ -305,10 +361,7 @@ class _Compiler:
 
     def bought(self, node: t.BoughtProduct) -> ColumnElement[bool]:
         joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
-        wheres: list[ColumnElement[bool]] = [
-            orders.c.contact_id.is_not(None),
-            orders.c.status != "cancelled",
-        ]
+        wheres: list[ColumnElement[bool]] = [orders.c.status != "cancelled"]
         if node.product_id is not None:
             wheres.append(order_lines.c.product_id == node.product_id)
         else:
@@ -318,8 +371,10 @@ class _Compiler:
             wheres.append(product_categories.c.category == node.category)
         if node.within_days is not None:
             wheres.append(orders.c.placed_at >= self.since(node.within_days))
+        if node.negate:
+            return _Absent(orders.c.contact_id, joined, wheres)
         buyers = select(orders.c.contact_id).select_from(joined).where(*wheres)
-        return contacts.c.id.not_in(buyers) if node.negate else contacts.c.id.in_(buyers)
+        return contacts.c.id.in_(buyers.where(orders.c.contact_id.is_not(None)))
 
     def event(self, node: t.Event | t.Engagement) -> ColumnElement[bool]:
         if isinstance(node, t.Engagement):
@@ -329,13 +384,13 @@ class _Compiler:
                 count=node.count,
                 within_days=node.within_days,
             )
-        wheres = [events.c.name == node.name, events.c.contact_id.is_not(None)]
+        wheres = [events.c.name == node.name]
         if node.within_days is not None:
             wheres.append(events.c.occurred_at >= self.since(node.within_days))
         wheres += [json_condition(events.c.properties, f.path, f.op, f.value) for f in node.filters]
-        did = select(events.c.contact_id).where(*wheres)
         if node.op == "zero" or (node.op in ("at_most", "exactly") and node.count == 0):
-            return contacts.c.id.not_in(did)
+            return _Absent(events.c.contact_id, events, wheres)
+        did = select(events.c.contact_id).where(events.c.contact_id.is_not(None), *wheres)
         if node.op == "at_least" and node.count == 1:
             return contacts.c.id.in_(did)
         grouped = did.group_by(events.c.contact_id)

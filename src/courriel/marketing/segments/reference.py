@@ -424,7 +424,7 @@ def _contact_row(c: RefContact, now: datetime) -> dict[str, AnyValue]:
 
 
 async def _store_orders(conn: AsyncConnection, orders: tuple[RefOrder, ...]) -> None:
-    rows = [
+    rows: list[dict[str, AnyValue]] = [
         {
             "id": number,
             "external_id": str(number),
