@@ -360,21 +360,26 @@ class _Compiler:
         return and_(contacts.c.order_count > 0, average)
 
     def bought(self, node: t.BoughtProduct) -> ColumnElement[bool]:
-        joined = orders.join(order_lines, order_lines.c.order_id == orders.c.id)
-        wheres: list[ColumnElement[bool]] = [orders.c.status != "cancelled"]
+        # Nested IN lists (products → order lines → orders → contacts) rather than a join:
+        # each step reads one index (order_lines (product_id, …), orders by id), measured
+        # faster on SQLite than the join and the same on PostgreSQL.
         if node.product_id is not None:
-            wheres.append(order_lines.c.product_id == node.product_id)
+            line_match = order_lines.c.product_id == node.product_id
         else:
-            joined = joined.join(
-                product_categories, product_categories.c.product_id == order_lines.c.product_id
+            in_category = select(product_categories.c.product_id).where(
+                product_categories.c.category == node.category
             )
-            wheres.append(product_categories.c.category == node.category)
+            line_match = order_lines.c.product_id.in_(in_category)
+        wheres: list[ColumnElement[bool]] = [
+            orders.c.status != "cancelled",
+            orders.c.id.in_(select(order_lines.c.order_id).where(line_match)),
+        ]
         if node.within_days is not None:
             wheres.append(orders.c.placed_at >= self.since(node.within_days))
         if node.negate:
-            return _Absent(orders.c.contact_id, joined, wheres)
-        buyers = select(orders.c.contact_id).select_from(joined).where(*wheres)
-        return contacts.c.id.in_(buyers.where(orders.c.contact_id.is_not(None)))
+            return _Absent(orders.c.contact_id, orders, wheres)
+        buyers = select(orders.c.contact_id).where(orders.c.contact_id.is_not(None), *wheres)
+        return contacts.c.id.in_(buyers)
 
     def event(self, node: t.Event | t.Engagement) -> ColumnElement[bool]:
         if isinstance(node, t.Engagement):
