@@ -22,10 +22,10 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from courriel.errors import InvalidInput, NotFound
 from courriel.storage.db import Database
@@ -33,13 +33,29 @@ from courriel.storage.db import Database
 __all__ = ["MAX_BATCH", "WriteCombiner"]
 
 T = TypeVar("T")
-Work = Callable[[AsyncConnection], Awaitable[Any]]
+Work = Callable[[Connection], Any]
+Outcome = tuple[Any, BaseException | None]
 
 MAX_BATCH = 64  # pieces of work per transaction: bounds the time the writer is held
 
 
+def _run_all(conn: Connection, works: list[Work]) -> list[Outcome]:
+    """Every piece of work in turn, in the caller's transaction (on the writer thread)."""
+    outcomes: list[Outcome] = []
+    for work in works:
+        try:
+            outcomes.append((work(conn), None))
+        except (NotFound, InvalidInput) as exc:
+            outcomes.append((None, exc))
+    return outcomes
+
+
 class WriteCombiner:
     """Runs submitted work in shared write transactions, one batch at a time.
+
+    Work is a synchronous function of a ``Connection``: the whole batch runs in one
+    :meth:`courriel.storage.db.Database.run_write` call (on SQLite one call on the
+    writer thread, with no event-loop round trip per statement).
 
     Args:
         db: the database whose write transactions are shared.
@@ -53,7 +69,7 @@ class WriteCombiner:
         self._runner: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed (for tests and benchmarks)
 
-    async def submit(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def submit(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a shared write transaction; its result once that committed.
 
         Raises:
@@ -72,14 +88,9 @@ class WriteCombiner:
             await self._run(batch)
 
     async def _run(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        works = [work for work, _ in batch]
         try:
-            async with self._db.write() as conn:
-                for work, future in batch:
-                    try:
-                        outcomes.append((future, await work(conn), None))
-                    except (NotFound, InvalidInput) as exc:
-                        outcomes.append((future, None, exc))
+            outcomes = await self._db.run_write(lambda conn: _run_all(conn, works))
         except Exception as exc:
             # Handed to every caller of the batch: nothing of it was committed.
             for _, future in batch:
@@ -92,7 +103,7 @@ class WriteCombiner:
                 future.cancel()
             raise
         self.batches += 1
-        for future, value, error in outcomes:
+        for (_, future), (value, error) in zip(batch, outcomes, strict=True):
             if future.done():
                 continue  # the caller went away; its change is committed all the same
             if error is not None:

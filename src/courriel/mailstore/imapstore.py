@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from courriel.errors import InvalidInput, NotFound
 from courriel.mailstore import folders as _folders
@@ -32,6 +32,7 @@ from courriel.mailstore import selected as _selected
 from courriel.mailstore.changes import ChangeFeed
 from courriel.mailstore.combine import WriteCombiner
 from courriel.mailstore.flags import check_flags
+from courriel.mailstore.imapflags import store_flags_sync
 from courriel.mailstore.imapport import (
     AppendResult,
     CopyResult,
@@ -181,8 +182,8 @@ class SqlImapStore:
         """
         flags = check_flags(flags)
 
-        async def work(conn: AsyncConnection) -> StoreResult:
-            return await _write.store_flags(
+        def work(conn: Connection) -> StoreResult:
+            return store_flags_sync(
                 conn,
                 principal.account_id,
                 folder_id,

@@ -17,32 +17,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.mailstore.flags import apply_flags, encode_flags, has_flag
+from courriel.mailstore.flags import encode_flags, has_flag
 from courriel.mailstore.imapcommon import (
-    META_COLUMNS,
-    META_WIDTH,
     chunks,
     folder_by_id,
     folder_by_name,
     last_change_id,
     lock_account,
-    meta_of,
     record_changes,
 )
-from courriel.mailstore.imapport import AppendResult, CopyResult, MessageMeta, StoreResult
+from courriel.mailstore.imapflags import store_flags_sync
+from courriel.mailstore.imapport import AppendResult, CopyResult, StoreResult
 from courriel.mailstore.messages import bump_modseq
 from courriel.storage.models import messages
 
 __all__ = ["append_message", "copy_messages", "expunge_deleted", "store_flags"]
-
-_SET_FLAGS = (
-    update(messages)
-    .where(messages.c.id == bindparam("b_id"))
-    .values(flags=bindparam("b_flags"), modseq=bindparam("b_modseq"))
-)
 
 # A UID set is dense when it names at least one in _DENSE of the UIDs of its range.
 _DENSE = 4
@@ -85,57 +77,22 @@ async def store_flags(
 ) -> StoreResult:
     """STORE (RFC 9051 §6.4.6) with CONDSTORE's UNCHANGEDSINCE (RFC 7162 §3.1.3).
 
+    The work is :func:`courriel.mailstore.imapflags.store_flags_sync` (also what group
+    commit runs on the writer thread).
+
     Raises:
         NotFound: the folder is gone.
     """
-    await lock_account(conn, account_id)
-    folder = await folder_by_id(conn, account_id, folder_id)
-    rows = await _rows(conn, folder_id, uids, *META_COLUMNS)
-    unchanged: list[MessageMeta] = []
-    modified: list[int] = []
-    todo: list[tuple[Any, str]] = []
-    for row in rows:
-        # RFC 7162 §3.1.3: a message changed since UNCHANGEDSINCE is left alone and
-        # reported in the MODIFIED response code.
-        if unchanged_since is not None and int(row.modseq) > unchanged_since:
-            modified.append(int(row.uid))
-            continue
-        new = apply_flags(row.flags, mode, flags)
-        if new == row.flags:
-            unchanged.append(meta_of(row[:META_WIDTH]))
-        else:
-            todo.append((row, new))
-    if not todo:
-        return StoreResult(
-            updated=[],
-            unchanged=unchanged,
-            modified=modified,
-            highest_modseq=int(folder.highest_modseq),
-            last_change_id=0,
+    return await conn.run_sync(
+        lambda sync: store_flags_sync(
+            sync,
+            account_id,
+            folder_id,
+            uids,
+            mode=mode,
+            flags=flags,
+            unchanged_since=unchanged_since,
         )
-    # RFC 7162 §3.1: every changed message takes the folder's new mod-sequence.
-    _, modseq = await bump_modseq(conn, folder_id)
-    await conn.execute(
-        _SET_FLAGS, [{"b_id": row.id, "b_flags": new, "b_modseq": modseq} for row, new in todo]
-    )
-    await record_changes(
-        conn,
-        account_id=account_id,
-        folder_id=folder_id,
-        kind="flags",
-        uids=[int(row.uid) for row, _ in todo],
-        modseq=modseq,
-    )
-    updated = [
-        meta_of((row.id, row.uid, new, modseq, row.size, row.internal_date, row.blob_key))
-        for row, new in todo
-    ]
-    return StoreResult(
-        updated=updated,
-        unchanged=unchanged,
-        modified=modified,
-        highest_modseq=modseq,
-        last_change_id=await last_change_id(conn, account_id),
     )
 
 

@@ -6,8 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, text
 
 from courriel.errors import NotFound, StorageError
 from courriel.mailstore.combine import WriteCombiner
@@ -54,15 +53,15 @@ async def test_a_failed_transaction_fails_every_caller_and_commits_nothing(
 ) -> None:
     combiner = WriteCombiner(mailstore.db)
 
-    async def insert(conn: AsyncConnection) -> int:
-        await conn.execute(
+    def insert(conn: Connection) -> int:
+        conn.execute(
             text("INSERT INTO domains (name, created_at) VALUES ('a.test', :now)"),
             {"now": DATE.replace(tzinfo=None)},
         )
         return 1
 
-    async def broken(conn: AsyncConnection) -> int:
-        await conn.execute(text("SELECT * FROM no_such_table"))
+    def broken(conn: Connection) -> int:
+        conn.execute(text("SELECT * FROM no_such_table"))
         return 2
 
     results = await asyncio.gather(
@@ -79,8 +78,8 @@ async def test_a_failed_transaction_fails_every_caller_and_commits_nothing(
 async def test_batches_are_bounded(mailstore: MailStore, size: int) -> None:
     combiner = WriteCombiner(mailstore.db, max_batch=size)
 
-    async def one(conn: AsyncConnection) -> int:
-        return int(await conn.scalar(text("SELECT 1")) or 0)
+    def one(conn: Connection) -> int:
+        return int(conn.scalar(text("SELECT 1")) or 0)
 
     assert await asyncio.gather(*(combiner.submit(one) for _ in range(6))) == [1] * 6
     assert combiner.batches == 6 // size
