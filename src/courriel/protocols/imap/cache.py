@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from courriel.protocols.imap.mime import ParsedMessage
+from courriel.protocols.imap.searchcolumns import ColumnCache
 
 __all__ = ["DEFAULT_BUDGET", "MessageCache"]
 
@@ -34,6 +35,8 @@ class MessageCache:
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+        # Header search columns over the same messages (shared by every session too).
+        self.columns = ColumnCache()
 
     def __len__(self) -> int:
         return len(self._entries)

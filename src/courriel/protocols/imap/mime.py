@@ -96,7 +96,7 @@ class ParsedMessage:
         size: the message size in octets (RFC 9051 RFC822.SIZE).
     """
 
-    __slots__ = ("_data", "_fields", "_header_end", "_root", "_searched", "size")
+    __slots__ = ("_data", "_envelope", "_fields", "_header_end", "_root", "_searched", "size")
 
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -107,6 +107,7 @@ class ParsedMessage:
         # SEARCH's case-folded field values by (field, address form): a folder search
         # tests every message, again and again, and the octets never change.
         self._searched: dict[tuple[str, bool], tuple[str, ...]] | None = None
+        self._envelope: bytes | None = None  # FETCH ENVELOPE, built once
 
     @classmethod
     def parse(cls, data: bytes) -> ParsedMessage:
@@ -135,7 +136,9 @@ class ParsedMessage:
 
     def envelope(self) -> bytes:
         """The RFC 9051 §7.5.2 ENVELOPE, parentheses included."""
-        return envelope(self._data, self._top_fields())
+        if self._envelope is None:
+            self._envelope = envelope(self._data, self._top_fields())
+        return self._envelope
 
     def body_structure(self, *, extended: bool) -> bytes:
         """BODY (``extended`` False) or BODYSTRUCTURE (True), parentheses included."""

@@ -34,10 +34,18 @@ from datetime import date, datetime
 from courriel.protocols.imap.mime import ParsedMessage
 from courriel.protocols.imap.types import SearchKey
 
-__all__ = ["Candidate", "Probe", "compile_key", "matches", "needs_message"]
+__all__ = [
+    "ADDRESS_FIELDS",
+    "Candidate",
+    "Probe",
+    "compile_key",
+    "matches",
+    "needs_message",
+    "only_fact",
+]
 
 _NO_DATE = date(1970, 1, 1)
-_ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
+ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})  # searched in their address form
 _CONTENT_OPS = frozenset(
     {"HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE"},
 )
@@ -72,6 +80,20 @@ class Probe:
         self.message: ParsedMessage | None = None  # content, when a key needs it
 
 
+_FACT_OF = {"ALL": "", "FLAG": "flags", "BEFORE": "date", "ON": "date", "SINCE": "date"}
+
+
+def only_fact(key: SearchKey) -> str | None:
+    """``"flags"`` or ``"date"`` when ``key`` looks at nothing but the flags, or nothing
+    but the internal date, of a message (``""`` for ALL alone); None otherwise."""
+    if key.op in ("AND", "OR", "NOT"):
+        facts = {only_fact(k) for k in key.keys} - {""}
+        if None in facts or len(facts) > 1:
+            return None
+        return facts.pop() if facts else ""
+    return _FACT_OF.get(key.op)
+
+
 def needs_message(key: SearchKey) -> bool:
     """True when evaluating ``key`` needs the message content (a :class:`ParsedMessage`)."""
     if key.op in _CONTENT_OPS:
@@ -101,11 +123,10 @@ def _flag_test(flag: str, negate: bool) -> Test:
 
 def _header_test(key: SearchKey) -> Test:
     name, needle = key.field, key.text.casefold()
-    address = name in _ADDRESS_FIELDS
+    address = name in ADDRESS_FIELDS
 
     def test(p: Probe) -> bool:
-        values = _message(p).search_values(name, address=address)
-        return any(needle in value for value in values)
+        return any(needle in value for value in _message(p).search_values(name, address=address))
 
     return test
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 65536
 TLS_HANDSHAKE_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0
+WRITE_CHUNK = 65536  # octets of responses gathered into one write (about 4 TLS records)
 
 
 class _Closed(Exception):
@@ -272,15 +273,21 @@ class ImapServer:
             if getattr(reader, "_buffer", b""):
                 raise _Closed
             cast(asyncio.ReadTransport, writer.transport).pause_reading()
+        # Replies are gathered and written in few calls: every write() on a TLS
+        # transport becomes at least one TLS record (and its encryption call), and a
+        # FETCH of 100 messages is 100 small responses.
+        out: list[bytes] = []
         for action in actions:
             if isinstance(action, Send | Tagged):
-                if action.data:
-                    writer.write(action.data)
-            elif isinstance(action, Stream):
-                async for part in action.parts:
-                    writer.write(part)
-                    await writer.drain()
-            elif isinstance(action, Delay):
+                out.append(action.data)
+                continue
+            if isinstance(action, Stream):
+                await self._stream(action, out, writer)
+                continue
+            if out:
+                writer.write(b"".join(out))
+                out.clear()
+            if isinstance(action, Delay):
                 await writer.drain()
                 await asyncio.sleep(action.seconds)
             elif isinstance(action, StartTls):
@@ -289,7 +296,25 @@ class ImapServer:
                 await writer.drain()
                 raise _Closed
             # WaitForChange: the serve loop reads session.idle_wait.
+        if out:
+            writer.write(b"".join(out))
         await writer.drain()
+
+    @staticmethod
+    async def _stream(action: Stream, out: list[bytes], writer: asyncio.StreamWriter) -> None:
+        """Write a stream's parts in chunks of about :data:`WRITE_CHUNK` octets.
+
+        ``out`` holds what is not written yet (it may keep a short tail for the caller).
+        """
+        pending = sum(len(b) for b in out)
+        async for part in action.parts:
+            out.append(part)
+            pending += len(part)
+            if pending >= WRITE_CHUNK:
+                writer.write(b"".join(out))
+                out.clear()
+                pending = 0
+                await writer.drain()
 
     async def _start_tls(self, session: ImapSession, writer: asyncio.StreamWriter) -> None:
         assert self._tls is not None  # the session offers STARTTLS only with a context

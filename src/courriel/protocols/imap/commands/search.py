@@ -7,15 +7,20 @@ candidates, loads message content only when a key needs it, and writes the resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from courriel.errors import NotFound
+from courriel.mailstore.imapport import MessageMeta
 from courriel.protocols.imap import search as evaluate
 from courriel.protocols.imap.actions import Action, Send, ok
 from courriel.protocols.imap.encode import number_set
+from courriel.protocols.imap.searchcolumns import MAX_COLUMN_MESSAGES, usable_needle
 from courriel.protocols.imap.types import Command, Search, SearchKey
 
 if TYPE_CHECKING:
+    from courriel.protocols.imap.mime import ParsedMessage
+    from courriel.protocols.imap.selected import SelectedFolder
     from courriel.protocols.imap.session import ImapSession
 
 __all__ = ["cmd_search"]
@@ -36,42 +41,126 @@ def _and(keys: list[SearchKey]) -> SearchKey:
     return keys[0] if len(keys) == 1 else SearchKey(op="AND", keys=tuple(keys))
 
 
+# Header tests over more candidates than this use the shared search columns.
+_COLUMN_FROM = 64
+
+_MetaTest = Callable[[int, int, MessageMeta], bool]
+
+
+def _meta_filter(view: SelectedFolder, keys: list[SearchKey]) -> _MetaTest | None:
+    """A test of ``(seq, uid, meta)`` for criteria that need no content, or None."""
+    if not keys:
+        return None
+    test = evaluate.compile_key(_and(keys), largest_seq=view.exists, largest_uid=view.largest_uid)
+    probe = evaluate.Probe()
+    fact = evaluate.only_fact(_and(keys))
+    if fact:
+        # Most messages share a few flag sets (or arrival days): decide once per value.
+        verdicts: dict[object, bool] = {}
+        by_date = fact == "date"
+
+        def memo(seq: int, uid: int, meta: MessageMeta) -> bool:
+            value = meta.internal_date if by_date else meta.flags
+            verdict = verdicts.get(value)
+            if verdict is None:
+                probe.flags, probe.internal_date = meta.flags, meta.internal_date
+                verdict = verdicts[value] = test(probe)
+            return verdict
+
+        return memo
+    recent = view.recent
+
+    def by_probe(seq: int, uid: int, meta: MessageMeta) -> bool:
+        _fill(probe, seq, uid, meta, uid in recent)
+        return test(probe)
+
+    return by_probe
+
+
+def _fill(probe: evaluate.Probe, seq: int, uid: int, meta: MessageMeta, recent: bool) -> None:
+    probe.seq, probe.uid, probe.flags, probe.recent = seq, uid, meta.flags, recent
+    probe.size, probe.internal_date, probe.modseq = meta.size, meta.internal_date, meta.modseq
+
+
+def _columnar(keys: list[SearchKey]) -> bool:
+    """True when every key is a header test a search column can answer."""
+    return bool(keys) and all(k.op == "HEADER" and usable_needle(k.text.casefold()) for k in keys)
+
+
+async def _column_hits(s: ImapSession, view: SelectedFolder, keys: list[SearchKey]) -> set[int]:
+    """UIDs whose fields match every header key, found in the shared search columns."""
+
+    async def load(meta: MessageMeta) -> ParsedMessage | None:
+        cached = s.cache.peek(meta.message_id, meta.blob_key)
+        if cached is not None:
+            return cached
+        try:
+            return await s.message(meta)
+        except NotFound:
+            return None  # expunged meanwhile: it matches nothing
+
+    hits: set[int] | None = None
+    for k in keys:
+        column = await s.cache.columns.column(
+            (view.folder_id, view.uidvalidity),
+            k.field,
+            address=k.field in evaluate.ADDRESS_FIELDS,
+            view_uids=view.uids,
+            meta=view.meta,
+            load=load,
+        )
+        found = column.find(k.text.casefold())
+        hits = found if hits is None else hits & found
+    return hits or set()
+
+
 async def _matching(s: ImapSession, key: SearchKey) -> list[int]:
     """UIDs of the messages that match, ascending.
 
-    Criteria that need no content (flags, dates, sizes, sets) are tested first, and a
-    message's content is looked up only when they hold; cached parsed messages are
+    Criteria that need no content (flags, dates, sizes, sets) are tested first. When
+    many messages pass and the rest are header tests, the shared search columns answer
+    them; otherwise each remaining message's content is tested, cached parsed messages
     taken without awaiting anything.
     """
     view = s.require_selected()
-    bounds = {"largest_seq": view.exists, "largest_uid": view.largest_uid}
     cheap, costly = _split(key)
-    meta_test = evaluate.compile_key(_and(cheap), **bounds)
-    content_test = evaluate.compile_key(_and(costly), **bounds) if costly else None
+    meta_test = _meta_filter(view, cheap)
+    metas = view.meta
+    if meta_test is None:
+        candidates = view.uids
+    else:
+        candidates = [
+            uid for seq, uid in enumerate(view.uids, 1) if meta_test(seq, uid, metas[uid])
+        ]
+    if not costly:
+        return candidates
+    many = len(candidates) > _COLUMN_FROM and len(view.uids) <= MAX_COLUMN_MESSAGES
+    if many and _columnar(costly):
+        hits = await _column_hits(s, view, costly)
+        return [uid for uid in candidates if uid in hits]
+    return await _test_content(s, view, candidates, costly)
+
+
+async def _test_content(
+    s: ImapSession, view: SelectedFolder, candidates: list[int], keys: list[SearchKey]
+) -> list[int]:
+    """The candidates whose content satisfies ``keys``, message by message."""
+    test = evaluate.compile_key(_and(keys), largest_seq=view.exists, largest_uid=view.largest_uid)
     probe = evaluate.Probe()
     recent, metas, cache = view.recent, view.meta, s.cache
     found: list[int] = []
-    for seq, uid in enumerate(view.uids, 1):
+    for uid in candidates:
         meta = metas[uid]
-        probe.seq, probe.uid, probe.flags, probe.recent = seq, uid, meta.flags, uid in recent
-        probe.size, probe.internal_date, probe.modseq = (
-            meta.size,
-            meta.internal_date,
-            meta.modseq,
-        )
-        if not meta_test(probe):
-            continue
-        if content_test is not None:
-            message = cache.peek(meta.message_id, meta.blob_key)
-            if message is None:
-                try:
-                    message = await s.message(meta)
-                except NotFound:
-                    continue  # expunged meanwhile
-            probe.message = message
-            if not content_test(probe):
-                continue
-        found.append(uid)
+        message = cache.peek(meta.message_id, meta.blob_key)
+        if message is None:
+            try:
+                message = await s.message(meta)
+            except NotFound:
+                continue  # expunged meanwhile
+        _fill(probe, view.seq_of(uid) or 0, uid, meta, uid in recent)
+        probe.message = message
+        if test(probe):
+            found.append(uid)
     return found
 
 
