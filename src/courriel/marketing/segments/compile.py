@@ -11,8 +11,9 @@ Invariants:
 - Conditions on other tables are semi-joins ``contacts.id [NOT] IN (SELECT contact_id …)``
   over an index-friendly, uncorrelated subquery (one pass over the window of orders or
   events, grouped when a count matters), never a correlated subquery per contact: on a
-  million contacts that is what keeps a count fast. A NOT IN subquery always filters
-  ``contact_id IS NOT NULL`` (a NULL would make NOT IN unknown for everyone). A plain
+  million contacts that is what keeps a count fast. Subqueries select
+  ``coalesce(contact_id, 0)`` (:func:`_owner`): a NULL in an IN list would make the test
+  unknown instead of false. A plain
   exclusion ("never did X") is :class:`_Absent`: NOT EXISTS on PostgreSQL (an anti-join),
   NOT IN on SQLite, the same rows either way.
 - Text comparisons fold ASCII letters only (A-Z → a-z) on both engines: SQLite's
@@ -40,6 +41,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -199,7 +201,7 @@ class _Absent(ColumnElement[bool]):
     def __init__(
         self, owner: ColumnElement[AnyValue], source: FromClause, wheres: list[ColumnElement[bool]]
     ) -> None:
-        listed = select(owner).select_from(source).where(owner.is_not(None), *wheres)
+        listed = select(_owner(owner)).select_from(source).where(*wheres)
         self.listed = contacts.c.id.not_in(listed)
         self.correlated = not_(exists().select_from(source).where(owner == contacts.c.id, *wheres))
 
@@ -332,11 +334,8 @@ class _Compiler:
         else:
             # average = spent / count, compared without division (exact in integers).
             having = _compare(spent, node.op, money_minor(node.value) * count)
-        grouped = (
-            select(orders.c.contact_id)
-            .where(orders.c.contact_id.is_not(None), *counted)
-            .group_by(orders.c.contact_id)
-        )
+        owner = _owner(orders.c.contact_id)
+        grouped = select(owner).where(*counted).group_by(owner)
         # Contacts without orders in the window have count 0 and total 0 (and no average):
         # when 0 satisfies the condition they are members, so select by exclusion.
         if node.metric != "average_value" and _holds(node.op, 0, node.value, node.metric):
@@ -378,7 +377,7 @@ class _Compiler:
             wheres.append(orders.c.placed_at >= self.since(node.within_days))
         if node.negate:
             return _Absent(orders.c.contact_id, orders, wheres)
-        buyers = select(orders.c.contact_id).where(orders.c.contact_id.is_not(None), *wheres)
+        buyers = select(_owner(orders.c.contact_id)).where(*wheres)
         return contacts.c.id.in_(buyers)
 
     def event(self, node: t.Event | t.Engagement) -> ColumnElement[bool]:
@@ -395,16 +394,28 @@ class _Compiler:
         wheres += [json_condition(events.c.properties, f.path, f.op, f.value) for f in node.filters]
         if node.op == "zero" or (node.op in ("at_most", "exactly") and node.count == 0):
             return _Absent(events.c.contact_id, events, wheres)
-        did = select(events.c.contact_id).where(events.c.contact_id.is_not(None), *wheres)
+        owner = _owner(events.c.contact_id)
+        did = select(owner).where(*wheres)
         if node.op == "at_least" and node.count == 1:
             return contacts.c.id.in_(did)
-        grouped = did.group_by(events.c.contact_id)
+        grouped = did.group_by(owner)
         if node.op == "at_least":
             return contacts.c.id.in_(grouped.having(func.count() >= node.count))
         if node.op == "exactly":
             return contacts.c.id.in_(grouped.having(func.count() == node.count))
         # at_most N (N ≥ 1): everyone but those who did it more than N times.
         return contacts.c.id.not_in(grouped.having(func.count() > node.count))
+
+
+def _owner(column: ColumnElement[AnyValue]) -> ColumnElement[AnyValue]:
+    """The contact a row belongs to, 0 for none (ids start at 1, so 0 matches no contact).
+
+    Never NULL, so it can fill an IN / NOT IN list (a NULL there makes the test unknown);
+    and being an expression rather than the column, SQLite groups by it with a sort after
+    a range scan of the (name, time) index instead of walking a whole (contact_id, …)
+    index in order (measured: 70 ms instead of 1 s for a 30-day event count on 10M events).
+    """
+    return func.coalesce(column, literal_column("0"))
 
 
 def _days(value: object) -> int:
