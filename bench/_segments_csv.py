@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import random
 import time
+from datetime import datetime
 from pathlib import Path
 
 from courriel.marketing.csvio import import_contacts
@@ -40,7 +41,7 @@ def write_csv(path: Path, rows: int, seed: int) -> None:
             )
 
 
-async def time_import(url: str, path: Path, now: object) -> tuple[float, int, int]:
+async def time_import(url: str, path: Path, now: datetime) -> tuple[float, int, int]:
     """Import ``path`` into the migrated database at ``url``: (seconds, imported, errors)."""
     db = await Database.open(url)
     try:
