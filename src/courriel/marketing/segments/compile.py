@@ -26,8 +26,9 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any as AnyValue
@@ -84,6 +85,8 @@ _OPERATORS: dict[str, Callable[[AnyValue, AnyValue], AnyValue]] = {
 }
 ENGAGEMENT_EVENTS = {"opened": "Opened Email", "clicked": "Clicked Email"}
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LETTERS = frozenset(_UPPER + _UPPER.lower())
+_MAX_SPELLINGS = 64
 _FOLD = str.maketrans(_UPPER, _UPPER.lower())
 
 
@@ -135,6 +138,7 @@ class _JsonPart(FunctionElement[AnyValue]):
     kind: 'string' | 'number' | 'boolean' | 'null' | 'object' | 'array', NULL when absent.
     text: the string (only meaningful when kind is 'string'); for a boolean, 'true'/'false'.
     number: the number as a float when kind is 'number', else NULL.
+    flag: 'true' / 'false' when the value is a boolean; something else or NULL otherwise.
     The key path is validated by the parser (letters, digits, space, ``_ $ : -``), so it is
     written into the SQL as a literal: no quoting problem and a plan per path.
     """
@@ -165,6 +169,8 @@ def _json_part_sqlite(element: _JsonPart, compiler: SQLCompiler, **kw: AnyValue)
         )
     if element.part == "number":
         return f"(CASE WHEN {kind} IN ('integer', 'real') THEN json_extract({column}, {where}) END)"
+    if element.part == "flag":
+        return kind  # 'true' / 'false' for a boolean, another type name otherwise
     # A boolean's text is its JSON spelling, like PostgreSQL's #>> gives.
     return (
         f"(CASE WHEN {kind} IN ('true', 'false') THEN {kind} "
@@ -181,6 +187,8 @@ def _json_part_pg(element: _JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> 
         return kind
     if element.part == "number":
         return f"(CASE WHEN {kind} = 'number' THEN (({column}) #>> {array})::float8 END)"
+    if element.part == "flag":
+        return f"(CASE WHEN {kind} = 'boolean' THEN ({column}) #>> {array} END)"
     return f"(({column}) #>> {array})"
 
 
@@ -281,8 +289,7 @@ class _Compiler:
             return self.date(column, node.op, node.value)
         if node.op in ("in", "not_in"):
             assert isinstance(node.value, tuple)
-            values = sorted({fold(v) for v in node.value})
-            matched = and_(column.is_not(None), _AsciiLower(column).in_(values))
+            matched = _equal_any(column, node.value)
             return matched if node.op == "in" else not_(matched)
         assert node.value is None or isinstance(node.value, str)
         return text_condition(column, node.op, node.value)
@@ -445,11 +452,36 @@ def text_condition(
         is_set = and_(column.is_not(None), column != "")
         return is_set if op == "is_set" else not_(is_set)
     assert value is not None
-    folded = _AsciiLower(column)
     if op in ("eq", "neq"):
-        equal = and_(column.is_not(None), folded == fold(value))
+        equal = _equal_any(column, (value,))
         return equal if op == "eq" else not_(equal)
+    folded = _AsciiLower(column)
     return and_(column.is_not(None), folded.like(like_pattern(op, fold(value)), escape="\\"))
+
+
+def case_variants(value: str) -> list[str] | None:
+    """Every ASCII-case spelling of ``value`` ("fr" → fr, fR, Fr, FR), None when over 16."""
+    choices = [(c.lower(), c.upper()) if c in _LETTERS else (c,) for c in value]
+    if sum(len(options) == 2 for options in choices) > 4:
+        return None
+    return ["".join(spelling) for spelling in itertools.product(*choices)]
+
+
+def _equal_any(column: ColumnElement[AnyValue], values: Iterable[str]) -> ColumnElement[bool]:
+    """ASCII case-insensitive equality with any of ``values``, never NULL.
+
+    Short values (country codes, postal codes) compare the column itself with each of their
+    spellings, which an index on the column serves on both engines; longer ones compare the
+    folded column.
+    """
+    spellings: set[str] = set()
+    for value in values:
+        variants = case_variants(value)
+        if variants is None or len(spellings) + len(variants) > _MAX_SPELLINGS:
+            folded = sorted({fold(v) for v in values})
+            return and_(column.is_not(None), _AsciiLower(column).in_(folded))
+        spellings.update(variants)
+    return and_(column.is_not(None), column.in_(sorted(spellings)))
 
 
 def json_condition(
@@ -468,9 +500,8 @@ def json_condition(
     if op == "neq":
         return not_(json_condition(column, path, "eq", value))
     if isinstance(value, bool):
-        return and_(
-            kind == "boolean", _JsonPart(column, path, "text") == ("true" if value else "false")
-        )
+        flag = func.coalesce(_JsonPart(column, path, "flag"), "absent")
+        return flag == ("true" if value else "false")
     if isinstance(value, int | float):
         number = _JsonPart(column, path, "number")
         return and_(kind == "number", _compare(number, op, float(value)))
