@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
@@ -57,13 +57,22 @@ _FOLDER_COLUMNS = (
 )
 
 
-def _delta_query(account_id: int, after: int, *extra: Any) -> Any:
-    """The folder row joined with its change rows after ``after`` and their messages."""
+def _delta_query(*extra: Any) -> Any:
+    """The folder row joined with its change rows after ``b_after`` and their messages.
+
+    Built once (module constants below) with bound parameters ``b_account`` and
+    ``b_after``: every IMAP command polls for changes, and building the statement
+    cost more than running it.
+    """
+    after: Any = bindparam("b_after")
     return (
         select(
             *META_COLUMNS,
             *_FOLDER_COLUMNS,
-            _last_change(account_id),
+            select(func.max(changes.c.id))
+            .where(changes.c.account_id == bindparam("b_account"))
+            .scalar_subquery()
+            .label("f_last"),
             *extra,
             changes.c.kind,
             changes.c.uid.label("c_uid"),
@@ -76,8 +85,24 @@ def _delta_query(account_id: int, after: int, *extra: Any) -> Any:
                 and_(messages.c.folder_id == folders.c.id, messages.c.uid == changes.c.uid),
             )
         )
-        .where(folders.c.account_id == account_id)
+        .where(folders.c.account_id == bindparam("b_account"))
     )
+
+
+_DELTA = _delta_query().where(folders.c.id == bindparam("b_folder"))
+# A CREATE, DELETE or RENAME of the account after the position (a change without folder).
+_FOLDERS_CHANGED = (
+    select(changes.c.id)
+    .where(
+        changes.c.account_id == bindparam("b_account"),
+        changes.c.id > bindparam("b_after"),
+        changes.c.folder_id.is_(None),
+    )
+    .limit(1)
+    .scalar_subquery()
+    .label("f_moved")
+)
+_SINCE = _delta_query(_FOLDERS_CHANGED).where(folders.c.name == bindparam("b_name"))
 
 
 async def read_snapshot(
@@ -145,8 +170,8 @@ async def read_delta(
         The delta (``recent_from`` None) and the folder's first unclaimed \\Recent UID
         (0 when the folder is gone).
     """
-    query = _delta_query(account_id, after).where(folders.c.id == folder_id)
-    rows = (await conn.execute(query)).all()
+    params = {"b_account": account_id, "b_after": after, "b_folder": folder_id}
+    rows = (await conn.execute(_DELTA, params)).all()
     if not rows:
         latest = await last_change_id(conn, account_id)
         gone = FolderDelta(
@@ -194,19 +219,8 @@ async def read_since(conn: AsyncConnection, account_id: int, name: str, after: i
     Raises:
         NotFound: no such folder.
     """
-    moved = (
-        select(changes.c.id)
-        .where(
-            changes.c.account_id == account_id,
-            changes.c.id > after,
-            changes.c.folder_id.is_(None),
-        )
-        .limit(1)
-        .scalar_subquery()
-        .label("f_moved")
-    )
-    query = _delta_query(account_id, after, moved).where(folders.c.name == name)
-    rows = (await conn.execute(query)).all()
+    params = {"b_account": account_id, "b_after": after, "b_name": name}
+    rows = (await conn.execute(_SINCE, params)).all()
     if not rows:
         raise NotFound(f"no folder named {name!r}")
     first = rows[0]

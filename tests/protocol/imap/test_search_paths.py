@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from courriel.errors import NotFound
 from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
+from courriel.mailstore.types import Principal
 from courriel.protocols.imap.cache import MessageCache
 from courriel.protocols.imap.commands import search as command
 from courriel.protocols.imap.mime import ParsedMessage
@@ -66,9 +67,13 @@ class _Session:
         self.cache = cache
         self.gone = gone
         self.loads = 0
+        self.account = 3
 
     def require_selected(self) -> SelectedFolder:
         return self.view
+
+    def require_principal(self) -> Principal:
+        return Principal(account_id=self.account, address="a@example.test", senders=frozenset())
 
     async def message(self, meta: MessageMeta) -> ParsedMessage:
         self.loads += 1
@@ -179,6 +184,19 @@ async def test_columns_follow_arrivals_and_expunges_and_are_shared() -> None:
     assert other.loads == before
 
 
+async def test_columns_are_never_shared_between_accounts() -> None:
+    # SQLite may give a deleted folder's id to another account's folder, and two
+    # accounts' folders may have the same UIDVALIDITY.
+    cache = MessageCache()
+    key = k("HEADER", field="SUBJECT", text="gift")
+    first = _Session(_folder(70), cache, set())
+    await command._matching(first, key)  # type: ignore[arg-type]
+    other = _Session(_folder(70), cache, set())
+    other.account = 4
+    await command._matching(other, key)  # type: ignore[arg-type]
+    assert len(cache.columns) == 2
+
+
 async def test_a_message_gone_while_the_column_is_built_matches_nothing() -> None:
     view = _folder(80)
     session = _Session(view, MessageCache(), {40})
@@ -208,7 +226,7 @@ async def test_the_column_cache_is_bounded() -> None:
     view = _folder(10)
     for name in ("SUBJECT", "FROM", "TO"):
         await cache.column(
-            (1, 7), name, address=False, view_uids=view.uids, meta=view.meta, load=load
+            (3, 1, 7), name, address=False, view_uids=view.uids, meta=view.meta, load=load
         )
     assert len(cache) == 2
 

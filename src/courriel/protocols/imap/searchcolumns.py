@@ -8,8 +8,10 @@ to its message by bisecting the start offsets. Columns are shared by every sessi
 the server (:class:`ColumnCache`, kept beside the parsed-message cache).
 
 Invariants:
-    * A column belongs to one folder incarnation (folder id and UIDVALIDITY): within it
-      a UID always names the same immutable octets, so a value can never go stale.
+    * A column belongs to one folder incarnation of one account (account id, folder id
+      and UIDVALIDITY; SQLite may give a deleted folder's id to another account's new
+      folder): within it a UID always names the same immutable octets, so a value can
+      never go stale.
     * Message ``i`` of a column has UID ``uids[i]`` and its part starts at
       ``starts[i]``; parts are joined by :data:`SEP`, a message's values by
       :data:`JOIN`. Neither can occur in a needle the column answers for
@@ -95,18 +97,18 @@ class Column:
 
 
 class ColumnCache:
-    """Columns by (folder id, UIDVALIDITY, lower-case field, address form)."""
+    """Columns by (account, folder id, UIDVALIDITY, lower-case field, address form)."""
 
     def __init__(self, max_columns: int = MAX_COLUMNS) -> None:
         self.max_columns = max_columns
-        self._entries: OrderedDict[tuple[int, int, str, bool], Column] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, int, int, str, bool], Column] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     async def column(
         self,
-        folder: tuple[int, int],
+        folder: tuple[int, int, int],
         name: str,
         *,
         address: bool,
@@ -117,7 +119,7 @@ class ColumnCache:
         """The column of field ``name`` holding at least every UID of ``view_uids``.
 
         Args:
-            folder: the folder id and UIDVALIDITY.
+            folder: the account id, the folder id and its UIDVALIDITY.
             name: the field name (any case).
             address: the address form (FROM, TO, CC, BCC) instead of the decoded text.
             view_uids: the session's UIDs, ascending.

@@ -102,7 +102,7 @@ async def _column_hits(s: ImapSession, view: SelectedFolder, keys: list[SearchKe
     hits: set[int] | None = None
     for k in keys:
         column = await s.cache.columns.column(
-            (view.folder_id, view.uidvalidity),
+            (s.require_principal().account_id, view.folder_id, view.uidvalidity),
             k.field,
             address=k.field in evaluate.ADDRESS_FIELDS,
             view_uids=view.uids,
