@@ -1,0 +1,157 @@
+"""The SQL constructs of the segment compiler that differ by dialect.
+
+Owns: every piece of segment SQL whose text depends on the engine — ASCII case folding,
+reading a JSON value at a key path, and the form of an exclusion — each a SQLAlchemy
+construct with one ``@compiles`` rendering per dialect. compile.py builds everything else
+from portable SQLAlchemy expressions.
+
+Invariants: both renderings of a construct select the same rows (the property test in
+tests/integration/marketing/test_segments_property.py runs the same trees on both engines
+against the reference evaluator); key paths reach the SQL text only after the parser has
+restricted them to letters, digits, space and ``_ $ : -``.
+"""
+
+from __future__ import annotations
+
+from typing import Any as AnyValue
+
+from sqlalchemy import ColumnElement, exists, func, literal_column, not_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FromClause
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Boolean, Float, String
+
+from courriel.storage.models.marketing import contacts
+
+__all__ = ["Absent", "AsciiLower", "JsonPart", "fold", "owner_of"]
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FOLD = str.maketrans(_UPPER, _UPPER.lower())
+
+
+def owner_of(column: ColumnElement[AnyValue]) -> ColumnElement[AnyValue]:
+    """The contact a row belongs to, 0 for none (ids start at 1, so 0 matches no contact).
+
+    Never NULL, so it can fill an IN / NOT IN list (a NULL there makes the test unknown);
+    and being an expression rather than the column, SQLite groups by it with a sort after
+    a range scan of the (name, time) index instead of walking a whole (contact_id, …)
+    index in order (measured: 70 ms instead of 1 s for a 30-day event count on 10M events).
+    """
+    return func.coalesce(column, literal_column("0"))
+
+
+def fold(text: str) -> str:
+    """ASCII case folding, the same as the SQL side (A-Z → a-z, nothing else)."""
+    return text.translate(_FOLD)
+
+
+class AsciiLower(FunctionElement[str]):
+    """``lower()`` restricted to ASCII letters on every engine."""
+
+    type = String()
+    inherit_cache = True
+    name = "ascii_lower"
+
+
+@compiles(AsciiLower)
+def _ascii_lower_default(element: AsciiLower, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    # SQLite's built-in lower() folds ASCII letters only (without the ICU extension).
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(AsciiLower, "postgresql")
+def _ascii_lower_pg(element: AsciiLower, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return f"translate({compiler.process(element.clauses, **kw)}, '{_UPPER}', '{_UPPER.lower()}')"
+
+
+class JsonPart(FunctionElement[AnyValue]):
+    """One part of a JSON value at a key path: its ``kind``, ``text`` or ``number``.
+
+    kind: 'string' | 'number' | 'boolean' | 'null' | 'object' | 'array', NULL when absent.
+    text: the string (only meaningful when kind is 'string'); for a boolean, 'true'/'false'.
+    number: the number as a float when kind is 'number', else NULL.
+    flag: 'true' / 'false' when the value is a boolean; something else or NULL otherwise.
+    The key path is validated by the parser (letters, digits, space, ``_ $ : -``), so it is
+    written into the SQL as a literal: no quoting problem and a plan per path.
+    """
+
+    inherit_cache = False
+
+    def __init__(self, column: ColumnElement[AnyValue], path: tuple[str, ...], part: str) -> None:
+        self.path = path
+        self.part = part
+        self.type = Float() if part == "number" else String()
+        super().__init__(column)
+
+
+def _sqlite_path(path: tuple[str, ...]) -> str:
+    return "'$" + "".join(f'."{key}"' for key in path) + "'"
+
+
+@compiles(JsonPart)
+def _json_part_sqlite(element: JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    column = compiler.process(element.clauses, **kw)
+    where = _sqlite_path(element.path)
+    kind = f"json_type({column}, {where})"
+    if element.part == "kind":
+        return (
+            f"(CASE {kind} WHEN 'text' THEN 'string' WHEN 'integer' THEN 'number' "
+            f"WHEN 'real' THEN 'number' WHEN 'true' THEN 'boolean' WHEN 'false' THEN 'boolean' "
+            f"ELSE {kind} END)"
+        )
+    if element.part == "number":
+        return f"(CASE WHEN {kind} IN ('integer', 'real') THEN json_extract({column}, {where}) END)"
+    if element.part == "flag":
+        return kind  # 'true' / 'false' for a boolean, another type name otherwise
+    # A boolean's text is its JSON spelling, like PostgreSQL's #>> gives.
+    return (
+        f"(CASE WHEN {kind} IN ('true', 'false') THEN {kind} "
+        f"ELSE json_extract({column}, {where}) END)"
+    )
+
+
+@compiles(JsonPart, "postgresql")
+def _json_part_pg(element: JsonPart, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    column = compiler.process(element.clauses, **kw)
+    array = "'{" + ",".join(f'"{key}"' for key in element.path) + "}'"
+    kind = f"jsonb_typeof(({column}) #> {array})"
+    if element.part == "kind":
+        return kind
+    if element.part == "number":
+        return f"(CASE WHEN {kind} = 'number' THEN (({column}) #>> {array})::float8 END)"
+    if element.part == "flag":
+        return f"(CASE WHEN {kind} = 'boolean' THEN ({column}) #>> {array} END)"
+    return f"(({column}) #>> {array})"
+
+
+class Absent(ColumnElement[bool]):
+    """The contact owns no row of ``source`` that matches ``wheres`` (no HAVING involved).
+
+    The two forms select the same contacts; each engine gets the one it plans well:
+    PostgreSQL turns a correlated NOT EXISTS into an anti-join (hash or index nested loop,
+    whichever side is small), whereas SQLite runs it as one index probe per contact and is
+    faster with ``contacts.id NOT IN (list)``, which it builds once into an ephemeral index.
+    """
+
+    inherit_cache = False
+    type = Boolean()
+    # A predicate, not a boolean column: SQLite must not get "= 1" appended.
+    _is_implicitly_boolean = True
+
+    def __init__(
+        self, owner: ColumnElement[AnyValue], source: FromClause, wheres: list[ColumnElement[bool]]
+    ) -> None:
+        listed = select(owner_of(owner)).select_from(source).where(*wheres)
+        self.listed = contacts.c.id.not_in(listed)
+        self.correlated = not_(exists().select_from(source).where(owner == contacts.c.id, *wheres))
+
+
+@compiles(Absent)
+def _absent_default(element: Absent, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return compiler.process(element.listed, **kw)
+
+
+@compiles(Absent, "postgresql")
+def _absent_pg(element: Absent, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return compiler.process(element.correlated, **kw)
