@@ -26,6 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from courriel.marketing import csvio
 from courriel.marketing.csvio import ImportReport, import_contacts
 from courriel.storage.db import Database, sqlite_url_for
 
@@ -39,6 +40,17 @@ PLACES = [
 ]
 TAGS = ["vip", "newsletter", "wholesale", "b2b", "returning", "sale"]
 CONSENT = ["", "", "subscribed", "unsubscribed"]
+
+
+def _written() -> int:
+    # The process's storage writes (Linux), WAL and checkpoints included.
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def write_csv(path: Path, rows: int, seed: int) -> None:
@@ -111,6 +123,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
         rate = args.rows / seconds
         print(f"{name:<8} {args.rows:>9} {seconds:>8.2f} {cpu:>7.2f} {rate:>8.0f}  {counts}")
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"rows per transaction: {csvio.BATCH}; bytes written: {_written() / 1e9:.1f} GB")
     print("command:", " ".join(sys.argv))
     ok = report1.imported == args.rows and report2.unchanged == args.rows
     ok = ok and not report1.errors and not report2.errors
@@ -124,9 +137,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=csvio.BATCH, help="rows per write transaction")
     parser.add_argument("--database-url", default="", help="default: SQLite in the temp folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    csvio.BATCH = args.batch
     folder = Path(tempfile.mkdtemp(prefix="courriel-bench-import-"))
     try:
         status = asyncio.run(run(args, folder))

@@ -15,6 +15,9 @@ Invariants:
 - Rows are read one at a time and written in batches of :data:`BATCH` rows, one write
   transaction each (:meth:`Database.run_write`: on SQLite the whole batch runs on the
   writer thread), with one SELECT per batch and executemany writes: no per-row queries.
+- Normalising is CPU work (phone numbers above all): past the first chunks it runs in one
+  worker process, never on the event loop, while the previous batch is being written.
+  Chunks come back in file order, so batches are written in file order.
 - A bad row is reported with its first line number and the field at fault and skipped;
   the other rows go on. An address erased on request (a "forgotten" hash suppression)
   is never imported again.
@@ -30,7 +33,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +52,8 @@ from courriel.storage.db import Database
 __all__ = ["BATCH", "KNOWN_COLUMNS", "ImportReport", "RowError", "import_contacts"]
 
 BATCH = 1000
+CHUNKS_IN_FLIGHT = 2  # chunks parsed ahead of the writer
+INLINE_CHUNKS = 2  # files of up to this many chunks are parsed without a worker process
 KNOWN_COLUMNS = (
     "email",
     "first_name",
@@ -182,27 +190,78 @@ def _open(stream: Iterable[str]) -> tuple[Any, _Header]:
     return reader, _read_header(header_cells)
 
 
-def _rows(reader: Any, header: _Header, report: ImportReport) -> Iterator[BatchRow | None]:
-    """Parsed rows (None for a bad one, recorded in ``report``); blank lines are skipped."""
+def _records(reader: Any, report: ImportReport) -> Iterator[list[tuple[int, list[str]]]]:
+    """Chunks of (first line, cells) of the non-blank records; unreadable ones are reported.
+
+    An unreadable record is reported here and stands in its chunk as ``(line, [])``, so that
+    it is counted as read.
+    """
+    chunk: list[tuple[int, list[str]]] = []
     previous = reader.line_num
     while True:
         try:
             cells = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
             report.errors.append(RowError(line=previous + 1, field=None, message=str(exc)))
+            chunk.append((previous + 1, []))
             previous = reader.line_num
-            yield None
             continue
         line, previous = previous + 1, reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
+        if any(cell.strip() for cell in cells):
+            chunk.append((line, cells))
+            if len(chunk) >= BATCH:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_chunk(
+    header: _Header, chunk: list[tuple[int, list[str]]]
+) -> tuple[list[BatchRow], list[RowError]]:
+    """Parse and normalise CSV records (pure: runs in a worker process for big files)."""
+    rows: list[BatchRow] = []
+    errors: list[RowError] = []
+    for line, cells in chunk:
+        if not cells:
+            continue  # unreadable, reported by the reader
         try:
-            yield _parse_row(cells, header, line)
+            rows.append(_parse_row(cells, header, line))
         except InvalidInput as exc:
-            report.errors.append(RowError(line=line, field=exc.field, message=str(exc)))
-            yield None
+            errors.append(RowError(line=line, field=exc.field, message=str(exc)))
+    return rows, errors
+
+
+class _Parser:
+    """Runs :func:`parse_chunk` inline for the first chunks, then in a worker process.
+
+    The worker keeps CPU work off the event loop (1,000 rows take tens of milliseconds to
+    normalise) and, on a machine with two cores, parses while the database writes.
+    Small files never start it.
+    """
+
+    def __init__(self, header: _Header) -> None:
+        self.header = header
+        self.chunks = 0
+        self.pool: ProcessPoolExecutor | None = None
+
+    async def parse(
+        self, chunk: list[tuple[int, list[str]]]
+    ) -> tuple[list[BatchRow], list[RowError]]:
+        self.chunks += 1
+        if self.chunks <= INLINE_CHUNKS:
+            return parse_chunk(self.header, chunk)
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, parse_chunk, self.header, chunk)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 async def import_contacts(
@@ -246,12 +305,30 @@ async def import_contacts(
     writer = _BatchWriter(
         db, report, list_id=list_id, consent=consent, source=source, now=now, progress=progress
     )
-    try:
-        for row in _rows(reader, header, report):
+    parser = _Parser(header)
+    pending: deque[asyncio.Future[tuple[list[BatchRow], list[RowError]]]] = deque()
+
+    async def consume() -> None:
+        rows, errors = await pending.popleft()
+        report.errors.extend(errors)
+        writer.read += len(errors)
+        for row in rows:
             await writer.add(row)
+
+    try:
+        for chunk in _records(reader, report):
+            writer.read += sum(1 for _, cells in chunk if not cells)
+            pending.append(asyncio.ensure_future(parser.parse(chunk)))
+            if len(pending) >= CHUNKS_IN_FLIGHT:
+                await consume()
+        while pending:
+            await consume()
         await writer.flush()
     finally:
+        for future in pending:
+            future.cancel()
         await writer.finish()
+        await parser.close()
     report.errors.sort(key=lambda error: error.line)
     return report
 
@@ -287,11 +364,9 @@ class _BatchWriter:
         self.reported = 0
         self.pending: asyncio.Future[BatchTotals] | None = None
 
-    async def add(self, row: BatchRow | None) -> None:
-        """Count a read row and queue it (None: a bad row, already reported)."""
+    async def add(self, row: BatchRow) -> None:
+        """Count a parsed row and queue it."""
         self.read += 1
-        if row is None:
-            return
         if row.email in self.emails:
             await self.flush()
         self.batch.append(row)
