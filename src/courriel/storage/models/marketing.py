@@ -302,7 +302,16 @@ orders = Table(
     Column("cancelled_at", UTCDateTime(), nullable=True),
     UniqueConstraint("integration_id", "external_id", name="uq_orders_external"),
     Index("ix_orders_contact_placed", "contact_id", "placed_at"),
-    Index("ix_orders_placed_at", "placed_at"),
+    # Covering: windowed order aggregates of segments read only this index.
+    Index(
+        "ix_orders_placed_at",
+        "placed_at",
+        "contact_id",
+        "status",
+        "total_minor",
+        "refunded_minor",
+        "id",
+    ),
 )
 
 order_lines = Table(
@@ -318,7 +327,7 @@ order_lines = Table(
     Column("quantity", Integer, nullable=False),
     Column("price_minor", BigInteger, nullable=False),  # unit price
     Index("ix_order_lines_order_id", "order_id"),
-    Index("ix_order_lines_product_id", "product_id"),
+    Index("ix_order_lines_product_id", "product_id", "order_id"),
 )
 
 checkouts = Table(
@@ -357,7 +366,8 @@ events = Table(
     Column("unique_key", String(128), nullable=True),  # with source: deduplicates replays
     UniqueConstraint("source", "unique_key", name="uq_events_source_unique_key"),
     Index("ix_events_contact_name_time", "contact_id", "name", "occurred_at"),
-    Index("ix_events_name_time", "name", "occurred_at"),
+    # Covering: a segment's "did X in the last D days" reads only this index.
+    Index("ix_events_name_time", "name", "occurred_at", "contact_id"),
     Index("ix_events_anonymous_id", "anonymous_id"),
 )
 

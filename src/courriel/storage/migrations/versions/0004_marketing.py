@@ -248,7 +248,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_events_contact_name_time", "events", ["contact_id", "name", "occurred_at"], unique=False
     )
-    op.create_index("ix_events_name_time", "events", ["name", "occurred_at"], unique=False)
+    op.create_index(
+        "ix_events_name_time", "events", ["name", "occurred_at", "contact_id"], unique=False
+    )
     op.create_table(
         "list_members",
         sa.Column("list_id", ID, nullable=False),
@@ -359,7 +361,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("integration_id", "external_id", name="uq_orders_external"),
     )
     op.create_index("ix_orders_contact_placed", "orders", ["contact_id", "placed_at"], unique=False)
-    op.create_index("ix_orders_placed_at", "orders", ["placed_at"], unique=False)
+    op.create_index(
+        "ix_orders_placed_at",
+        "orders",
+        ["placed_at", "contact_id", "status", "total_minor", "refunded_minor", "id"],
+        unique=False,
+    )
     op.create_table(
         "product_categories",
         sa.Column("product_id", ID, nullable=False),
@@ -419,7 +426,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
     )
     op.create_index("ix_order_lines_order_id", "order_lines", ["order_id"], unique=False)
-    op.create_index("ix_order_lines_product_id", "order_lines", ["product_id"], unique=False)
+    op.create_index(
+        "ix_order_lines_product_id", "order_lines", ["product_id", "order_id"], unique=False
+    )
 
 
 def downgrade() -> None:
