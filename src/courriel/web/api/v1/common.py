@@ -15,7 +15,9 @@ from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput, NotFound
-from courriel.marketing.contacts import find_contact_id
+from courriel.marketing.contacts import find_contact_id, get_contact, upsert_contact
+from courriel.marketing.suppression import is_forgotten
+from courriel.marketing.types import ContactData
 
 __all__ = [
     "MAX_LIMIT",
@@ -100,3 +102,32 @@ async def contact_ref(conn: AsyncConnection, ref: str, *, field: str = "contact"
     if found is None:
         raise NotFound("no contact has this address")
     return found
+
+
+async def email_or_contact(
+    conn: AsyncConnection,
+    *,
+    email: str | None,
+    contact_id: int | None,
+    source: str,
+    now: datetime,
+) -> int:
+    """The contact a request names by exactly one of ``email`` and ``contact_id``.
+
+    An unknown address makes a new contact (with ``source``); an existing id must exist.
+
+    Raises:
+        InvalidInput: both or neither given, or the address asked to be forgotten.
+        NotFound: no contact with that id.
+    """
+    if (email is None) == (contact_id is None):
+        raise InvalidInput("give either email or contact_id", field="email")
+    if contact_id is not None:
+        await get_contact(conn, contact_id)
+        return contact_id
+    assert email is not None
+    if await find_contact_id(conn, email) is None and await is_forgotten(conn, email):
+        raise InvalidInput(
+            "this address asked to be forgotten and cannot be added again", field="email"
+        )
+    return await upsert_contact(conn, ContactData(email=email, source=source), now=now)

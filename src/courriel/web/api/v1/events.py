@@ -19,14 +19,10 @@ import msgspec
 from litestar import Response, post
 from litestar.params import JSONBody
 from litestar.types import ControllerRouterHandler
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.marketing.commerce import EventData, append_event
-from courriel.marketing.contacts import find_contact_id, get_contact, upsert_contact
-from courriel.marketing.suppression import is_forgotten
-from courriel.marketing.types import ContactData
-from courriel.web.api.v1.common import aware
+from courriel.web.api.v1.common import aware, email_or_contact
 from courriel.web.app import Services
 from courriel.web.auth import requires
 
@@ -47,20 +43,6 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=T
     unique_key: str | None = None  # deduplicates retries
 
 
-async def _contact_for(conn: AsyncConnection, data: EventIn, now: datetime) -> int:
-    if (data.email is None) == (data.contact_id is None):
-        raise InvalidInput("give either email or contact_id", field="email")
-    if data.contact_id is not None:
-        await get_contact(conn, data.contact_id)
-        return data.contact_id
-    assert data.email is not None
-    if await find_contact_id(conn, data.email) is None and await is_forgotten(conn, data.email):
-        raise InvalidInput(
-            "this address asked to be forgotten and cannot be added again", field="email"
-        )
-    return await upsert_contact(conn, ContactData(email=data.email, source=SOURCE), now=now)
-
-
 @post("/api/v1/events", summary="Record an event", tags=["events"], **requires("events:write"))
 async def track(services: Services, data: JSONBody[EventIn]) -> Response[dict[str, Any]]:
     """Record an event; 201 with its id, or 200 ``duplicate`` when the unique key was seen."""
@@ -69,7 +51,9 @@ async def track(services: Services, data: JSONBody[EventIn]) -> Response[dict[st
     now = services.clock()
     occurred = aware(data.time, field="time") if data.time is not None else now
     async with services.db.write() as conn:
-        contact_id = await _contact_for(conn, data, now)
+        contact_id = await email_or_contact(
+            conn, email=data.email, contact_id=data.contact_id, source=SOURCE, now=now
+        )
         event_id = await append_event(
             conn,
             EventData(

@@ -15,10 +15,8 @@ import msgspec
 from litestar import Response, delete, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import InvalidInput, NotFound
-from courriel.marketing.contacts import find_contact_id, get_contact, upsert_contact
+from courriel.errors import NotFound
 from courriel.marketing.lists import (
     OptIn,
     create_list,
@@ -31,10 +29,9 @@ from courriel.marketing.lists import (
     subscribe,
     unsubscribe,
 )
-from courriel.marketing.suppression import is_forgotten
-from courriel.marketing.types import ContactData, OutgoingMail
-from courriel.web.api.v1.common import After, Limit, contact_ref, page
-from courriel.web.app import Services, WebServices
+from courriel.marketing.types import OutgoingMail
+from courriel.web.api.v1.common import After, Limit, contact_ref, email_or_contact, page
+from courriel.web.app import Services
 from courriel.web.auth import requires
 
 __all__ = ["ROUTES", "ListIn", "MemberIn"]
@@ -144,22 +141,6 @@ async def list_members(
     )
 
 
-async def _member_contact(conn: AsyncConnection, data: MemberIn, services: WebServices) -> int:
-    if (data.email is None) == (data.contact_id is None):
-        raise InvalidInput("give either email or contact_id", field="email")
-    if data.contact_id is not None:
-        await get_contact(conn, data.contact_id)
-        return data.contact_id
-    assert data.email is not None
-    if await find_contact_id(conn, data.email) is None and await is_forgotten(conn, data.email):
-        raise InvalidInput(
-            "this address asked to be forgotten and cannot be added again", field="email"
-        )
-    return await upsert_contact(
-        conn, ContactData(email=data.email, source="api"), now=services.clock()
-    )
-
-
 @post(
     "/api/v1/lists/{list_id:int}/members",
     summary="Subscribe a contact",
@@ -174,7 +155,13 @@ async def add_member(
     optin = OptIn(links=services.links, public_url=services.public_url, sender=services.mail_sender)
     async with services.db.write() as conn:
         await get_list(conn, list_id)
-        contact_id = await _member_contact(conn, data, services)
+        contact_id = await email_or_contact(
+            conn,
+            email=data.email,
+            contact_id=data.contact_id,
+            source="api",
+            now=services.clock(),
+        )
         status = await subscribe(
             conn,
             list_id,
