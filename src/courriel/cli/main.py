@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -49,39 +50,28 @@ def cli(ctx: click.Context, data_dir: Path, overrides: tuple[str, ...]) -> None:
     ctx.obj = CliContext(data_dir=data_dir, overrides=_parse_overrides(overrides))
 
 
+# Modules of ``courriel.cli`` that add command groups (each has a ``COMMANDS`` tuple).
+_COMMAND_MODULES = (
+    "account",
+    "alias",
+    "apikey",
+    "config_cmd",
+    "contacts",
+    "db_cmd",
+    "domain",
+    "integration",
+    "lists",
+    "queue_cmd",
+    "serve",
+    "tracker",
+)
+
+
 def _register() -> None:
     # Each module adds its commands to ``cli``; imported here so that ``courriel
     # --help`` lists them all.
-    from courriel.cli import (
-        account,
-        alias,
-        apikey,
-        config_cmd,
-        contacts,
-        db_cmd,
-        domain,
-        integration,
-        lists,
-        queue_cmd,
-        serve,
-        tracker,
-    )
-
-    modules = (
-        account,
-        alias,
-        apikey,
-        config_cmd,
-        contacts,
-        db_cmd,
-        domain,
-        integration,
-        lists,
-        queue_cmd,
-        serve,
-        tracker,
-    )
-    for module in modules:
+    for name in _COMMAND_MODULES:
+        module = importlib.import_module(f"courriel.cli.{name}")
         for command in module.COMMANDS:
             cli.add_command(command)
 
