@@ -12,7 +12,7 @@ from courriel.testing.subprocess_node import ServeProcess, run_cli
 
 
 def _call(port: int, method: str, path: str, key: str | None, body: Any = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - a loopback URL we built
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         method=method,
         data=None if body is None else json.dumps(body).encode(),
@@ -21,7 +21,7 @@ def _call(port: int, method: str, path: str, key: str | None, body: Any = None) 
     if key is not None:
         request.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
