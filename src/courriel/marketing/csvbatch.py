@@ -43,6 +43,24 @@ _MERGED = (
     "postal_code",
     "time_zone",
 )
+# Set-based reads of a batch; expanding parameters keep the statements in the compiled cache.
+_EXISTING = select(
+    contacts.c.id,
+    contacts.c.email,
+    contacts.c.source,
+    contacts.c.email_status,
+    contacts.c.attributes,
+    *(contacts.c[name] for name in _MERGED),
+).where(contacts.c.email.in_(bindparam("emails", expanding=True)))
+_IDS = select(contacts.c.email, contacts.c.id).where(
+    contacts.c.email.in_(bindparam("emails", expanding=True))
+)
+_FORGOTTEN = select(suppressions.c.value).where(
+    suppressions.c.kind == "hash", suppressions.c.value.in_(bindparam("digests", expanding=True))
+)
+_TAGS = select(contact_tags.c.contact_id, contact_tags.c.tag).where(
+    contact_tags.c.contact_id.in_(bindparam("ids", expanding=True))
+)
 _MEMBER_STATUS = {"unsubscribed": "unsubscribed", "pending": "pending"}
 
 
@@ -92,9 +110,7 @@ def write_batch(
         return totals
     existing = {
         row["email"]: row
-        for row in conn.execute(
-            select(contacts).where(contacts.c.email.in_([r.email for r in rows]))
-        ).mappings()
+        for row in conn.execute(_EXISTING, {"emails": [r.email for r in rows]}).mappings()
     }
     plan = _Plan()
     for row in rows:
@@ -126,14 +142,7 @@ def write_batch(
 
 
 def _drop_forgotten(conn: Connection, rows: list[BatchRow], totals: BatchTotals) -> list[BatchRow]:
-    found = set(
-        conn.execute(
-            select(suppressions.c.value).where(
-                suppressions.c.kind == "hash",
-                suppressions.c.value.in_([row.digest for row in rows]),
-            )
-        ).scalars()
-    )
+    found = set(conn.execute(_FORGOTTEN, {"digests": [row.digest for row in rows]}).scalars())
     if not found:
         return rows
     for row in rows:
@@ -188,9 +197,7 @@ def _ids(conn: Connection, rows: list[BatchRow], existing: dict[str, RowMapping]
     ids = {email: int(row["id"]) for email, row in existing.items()}
     new = [row.email for row in rows if row.email not in ids]
     if new:
-        result = conn.execute(
-            select(contacts.c.email, contacts.c.id).where(contacts.c.email.in_(new))
-        )
+        result = conn.execute(_IDS, {"emails": new})
         ids.update({email: int(contact_id) for email, contact_id in result})
     return ids
 
@@ -210,11 +217,7 @@ def _tags(
     old_ids = [ids[row.email] for row in tagged if row.email in existing]
     have: set[tuple[int, str]] = set()
     if old_ids:
-        result = conn.execute(
-            select(contact_tags.c.contact_id, contact_tags.c.tag).where(
-                contact_tags.c.contact_id.in_(old_ids)
-            )
-        )
+        result = conn.execute(_TAGS, {"ids": old_ids})
         have = {(int(contact_id), tag) for contact_id, tag in result}
     new_tags = []
     for row in tagged:
