@@ -56,7 +56,7 @@ def parse_duration(text: str) -> timedelta:
         raise DurationError("empty duration; expected e.g. 45s, 5m, 1h30m, 2d")
     if value.startswith("-"):
         raise DurationError(f"negative duration {text!r}; durations are >= 0")
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         raise DurationError(f"duration {text!r} has no unit; write e.g. {value}s or {value}m")
     if not _WHOLE.fullmatch(value):
         raise DurationError(f"bad duration {text!r}; expected e.g. 45s, 5m, 1h30m, 2d")

@@ -108,7 +108,7 @@ class ListenAddress:
 
 
 def _parse_port(text: str, value: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise InvalidInput(f"bad port in {value!r}; expected 0-65535")
     return int(text)
 

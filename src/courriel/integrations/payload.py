@@ -104,7 +104,8 @@ def opt_int(obj: Obj, key: str, where: str) -> int | None:
         raise InvalidInput("must be an integer", field=path(where, key))
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit():
         return int(value.strip())
     raise InvalidInput("must be an integer", field=path(where, key))
 

@@ -148,7 +148,7 @@ async def preflight(request: _Req, services: Services) -> Response[Any]:
 async def _read_body(request: _Req) -> bytes | None:
     """The body, or None when it is larger than MAX_BODY (never read past it)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+    if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY:
         return None
     chunks: list[bytes] = []
     size = 0

@@ -47,6 +47,8 @@ async def test_get_by_id_and_address(client: httpx.AsyncClient, auth: dict[str, 
     assert_problem(await client.get("/api/v1/contacts/999", headers=auth), 404)
     assert_problem(await client.get("/api/v1/contacts/x@nowhere.test", headers=auth), 404)
     assert_problem(await client.get("/api/v1/contacts/nonsense", headers=auth), 422, "contact")
+    # "²" passes str.isdigit but not int(): a 422, never a 500.
+    assert_problem(await client.get("/api/v1/contacts/%C2%B2", headers=auth), 422, "contact")
 
 
 async def test_upsert_errors_name_the_field(

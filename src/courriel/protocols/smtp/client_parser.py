@@ -175,7 +175,8 @@ def parse_ehlo(reply: ServerReply) -> Extensions:
     size: int | None = None
     if "SIZE" in found:
         params = found["SIZE"]
-        size = int(params[0]) if params and params[0].isdigit() and len(params[0]) < 19 else 0
+        digits = params[0] if params else ""
+        size = int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 19 else 0
     return Extensions(
         esmtp=True,
         pipelining="PIPELINING" in found,

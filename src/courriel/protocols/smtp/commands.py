@@ -265,7 +265,12 @@ def _parse_rcpt(arg: str) -> Command:
 
 def _parse_bdat(arg: str) -> Command:
     parts = arg.split()
-    if not 1 <= len(parts) <= 2 or not parts[0].isdigit() or len(parts[0]) > MAX_SIZE_DIGITS:
+    size = parts[0] if parts else ""
+    if (
+        not 1 <= len(parts) <= 2
+        or not (size.isascii() and size.isdigit())
+        or len(size) > MAX_SIZE_DIGITS
+    ):
         raise _bad_args("BDAT size [LAST]")
     if len(parts) == 2 and parts[1].upper() != "LAST":
         raise _bad_args("BDAT size [LAST]")

@@ -65,7 +65,7 @@ def read_mail_params(params: tuple[tuple[str, str | None], ...], max_size: int) 
     smtputf8 = False
     for key, value in params:
         if key == "SIZE":
-            if value is None or not value.isdigit() or len(value) > 18:
+            if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
                 raise _bad("Bad SIZE value")
             size = int(value)
             if max_size and size > max_size:

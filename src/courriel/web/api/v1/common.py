@@ -64,7 +64,7 @@ def parse_id(value: str, *, field: str = "id") -> int:
     Raises:
         InvalidInput: not a positive integer.
     """
-    if not value.isdigit() or int(value) < 1 or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1 or len(value) > 18:
         raise InvalidInput("must be a positive integer id", field=field)
     return int(value)
 
@@ -94,7 +94,7 @@ async def contact_ref(conn: AsyncConnection, ref: str, *, field: str = "contact"
         InvalidInput: ``ref`` is neither an id nor an address.
         NotFound: no contact has this address.
     """
-    if ref.isdigit() and len(ref) <= 18:
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         return int(ref)
     if "@" not in ref:
         raise InvalidInput("name a contact by its id or its email address", field=field)
