@@ -1,10 +1,11 @@
 """The SMTP listener: thin asyncio glue around :class:`SmtpSession`.
 
 The server only reads, writes, waits and upgrades TLS; every protocol decision is
-the session's. It owns: the connection limit, the command and data timeouts
-(``421 4.4.2`` then close), implicit TLS (port 465, RFC 8314) and STARTTLS via
-``StreamWriter.start_tls`` (RFC 3207), the anti-abuse delays the session asks
-for, and graceful shutdown.
+the session's. It owns the SMTP loop: the command and data timeouts (``421 4.4.2``
+then close), STARTTLS via ``StreamWriter.start_tls`` (RFC 3207), the anti-abuse
+delays the session asks for, and which reads shutdown may interrupt. Binding,
+implicit TLS (port 465, RFC 8314), the connection limit and the shutdown sequence
+are the listener core's (:mod:`courriel.protocols.listener`).
 
 Invariants:
 
@@ -21,16 +22,13 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
 import ssl
-from typing import Final, cast
 
 from courriel.delivery.targets import DeliveryTarget
-from courriel.errors import InvalidInput, ListenerError
 from courriel.mailstore.types import Authenticator
 from courriel.protocols.effects import Close, Delay, StartTls
+from courriel.protocols.listener import Listener, ListenerLines
 from courriel.protocols.sasl import AuthThrottle
 from courriel.protocols.smtp.replies import Action, Reply
 from courriel.protocols.smtp.session import (
@@ -46,12 +44,20 @@ __all__ = ["SmtpServer"]
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-_STOP: Final = object()
 LOCAL_FAILURE = Reply.of(421, "4.3.0", "Local error, closing connection")
 
+_LINES = ListenerLines(
+    too_many=TOO_MANY_CONNECTIONS.to_bytes(),
+    shutting_down=SHUTTING_DOWN.to_bytes(),
+    cut=SHUTTING_DOWN.to_bytes(),
+    failed=LOCAL_FAILURE.to_bytes(),
+)
 
-class SmtpServer:
+
+class SmtpServer(Listener[SmtpSettings]):
     """One SMTP listener (MX, submission with STARTTLS, or submissions with implicit TLS)."""
+
+    protocol = "SMTP"
 
     def __init__(
         self,
@@ -61,7 +67,7 @@ class SmtpServer:
         throttle: AuthThrottle,
         ssl_context: ssl.SSLContext | None,
         *,
-        implicit_tls: bool = False,
+        implicit_tls: bool | None = None,
     ) -> None:
         """Configure the listener; nothing is bound until :meth:`start`.
 
@@ -71,149 +77,55 @@ class SmtpServer:
             authenticator: checks AUTH credentials; None on MX listeners.
             throttle: the delay policy after failed AUTH attempts.
             ssl_context: the server certificate; None disables STARTTLS.
-            implicit_tls: TLS from the first octet (port 465, RFC 8314 §3.3).
+            implicit_tls: TLS from the first octet (port 465, RFC 8314 §3.3); overrides
+                ``settings.tls_active`` when given.
+
+        Raises:
+            InvalidInput: implicit TLS without an SSL context.
         """
-        implicit_tls = implicit_tls or settings.tls_active
-        if implicit_tls and ssl_context is None:
-            raise InvalidInput("implicit TLS needs an SSL context")
-        self.settings = dataclasses.replace(
-            settings,
-            tls_active=implicit_tls,
-            tls_available=settings.tls_available and ssl_context is not None,
-        )
+        super().__init__(settings, ssl_context, implicit_tls=implicit_tls, lines=_LINES)
         self.target = target
         self.authenticator = authenticator
         self.throttle = throttle
-        self.ssl_context = ssl_context
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopping = False
-        self._stop_signal: asyncio.Future[None] | None = None
 
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound (host, port); valid after :meth:`start`."""
-        if self._server is None or not self._server.sockets:
-            raise ListenerError("the SMTP server is not started")
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return str(host), int(port)
-
-    @property
-    def stopping(self) -> bool:
-        """True once :meth:`stop` has begun."""
-        return self._stopping
-
-    async def start(self, host: str, port: int) -> tuple[str, int]:
-        """Bind and start accepting; return the bound (host, port).
-
-        Raises:
-            OSError: the address cannot be bound (the caller explains it).
-        """
-        self._stop_signal = asyncio.get_running_loop().create_future()
-        self._server = await asyncio.start_server(
-            self._on_connect,
-            host,
-            port,
-            ssl=self.ssl_context if self.settings.tls_active else None,
-            limit=READ_SIZE,
-        )
-        return self.address
-
-    async def stop(self, grace: float) -> None:
-        """Stop accepting, let transactions in flight finish, close everything."""
-        if self._server is None:
-            return
-        self._stopping = True
-        self._server.close()
-        if self._stop_signal is not None and not self._stop_signal.done():
-            self._stop_signal.set_result(None)
-        tasks = set(self._tasks)
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=max(grace, 0.0))
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        await self._server.wait_closed()
-        self._server = None
-
-    # Connections ----------------------------------------------------------------
-
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if self._stopping or len(self._tasks) >= self.settings.max_connections:
-            refusal = SHUTTING_DOWN if self._stopping else TOO_MANY_CONNECTIONS
-            writer.write(refusal.to_bytes())
-            await _close(writer)
-            return
-        self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
+    async def serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        """Run one SMTP session; ``aclose`` always runs (a transaction left open aborts)."""
         session = SmtpSession(
             self.settings,
             self.target,
             authenticator=self.authenticator,
             throttle=self.throttle,
-            peer_ip=str(peer[0]) if peer else "unknown",
+            peer_ip=peer,
         )
         try:
-            await self._serve(session, reader, writer)
-        except asyncio.CancelledError:
-            # Shutdown grace period is over (or the loop is going away).
-            _write_quietly(writer, SHUTTING_DOWN)
-            raise
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
-            log.debug("smtp %s: connection lost", session.peer_ip)
-        except Exception:
-            log.exception("smtp %s: session failed", session.peer_ip)
-            _write_quietly(writer, LOCAL_FAILURE)
+            await self._loop(session, reader, writer)
         finally:
-            self._tasks.discard(task)
             await session.aclose()
-            await _close(writer)
 
-    async def _serve(
+    async def _loop(
         self, session: SmtpSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         if not await self._perform(session, reader, writer, session.greeting()):
             return
         while not session.closed:
-            if self._stopping and not session.in_message:
+            in_message = session.in_message
+            if self.stopping and not in_message:
                 writer.write(SHUTTING_DOWN.to_bytes())
                 return
-            in_message = session.in_message
             timeout = self.settings.data_timeout if in_message else self.settings.command_timeout
-            data = await self._read(reader, timeout, stoppable=not in_message)
-            if data is _STOP:
-                continue
+            # Waiting for a command is idle (stop() cuts it with 421 4.3.2); a message
+            # being received is busy, so its 250 can still be sent within the grace.
+            data = await self.read(reader, READ_SIZE, timeout, idle=not in_message)
             if data is None:
                 writer.write(TIMEOUT.to_bytes())
                 return
-            assert isinstance(data, bytes)
             if not data:
                 return
             actions = await session.receive(data)
             if not await self._perform(session, reader, writer, actions):
                 return
-
-    async def _read(
-        self, reader: asyncio.StreamReader, seconds: float, *, stoppable: bool
-    ) -> bytes | object | None:
-        """Read what is available; None on timeout, ``_STOP`` when shutdown begins."""
-        read = asyncio.ensure_future(reader.read(READ_SIZE))
-        waiting: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
-        if stoppable and self._stop_signal is not None:
-            waiting.add(self._stop_signal)  # type: ignore[arg-type]
-        try:
-            done, _ = await asyncio.wait(waiting, timeout=seconds, return_when="FIRST_COMPLETED")
-        finally:
-            if not read.done():
-                read.cancel()
-        if read in done:
-            return read.result()
-        with contextlib.suppress(asyncio.CancelledError):
-            await read
-        return _STOP if done else None
 
     async def _perform(
         self,
@@ -255,30 +167,12 @@ class SmtpServer:
         pending: bytearray,
     ) -> bool:
         """Send the 220 held in ``pending`` and upgrade; False when the connection must end."""
-        assert self.ssl_context is not None  # the session offers STARTTLS only with one
         # RFC 3207 §4.2: plain text received before our 220 is an injection attempt
-        # (CVE-2011-0411); the stream's buffer has no public accessor.
-        if getattr(reader, "_buffer", b""):
+        # (CVE-2011-0411).
+        if not self.hold_for_tls(reader, writer):
             log.info("smtp %s: data pipelined after STARTTLS, closing", session.peer_ip)
             return False
-        # Stop reading before the 220 leaves: the client's TLS ClientHello that answers
-        # it must reach the TLS layer, not the plain-text stream buffer.
-        cast(asyncio.ReadTransport, writer.transport).pause_reading()
         await self._flush(writer, pending)
-        await writer.start_tls(self.ssl_context)
+        await self.start_tls(writer)
         session.tls_established()
         return True
-
-
-def _write_quietly(writer: asyncio.StreamWriter, reply: Reply) -> None:
-    if not writer.is_closing():
-        with contextlib.suppress(Exception):
-            writer.write(reply.to_bytes())
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    if writer.is_closing():
-        return
-    writer.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), 5.0)
