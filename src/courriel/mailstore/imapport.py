@@ -215,6 +215,16 @@ class ImapStorePort(Protocol):
         \\Recent for this session.
         """
 
+    async def expunged_since(self, principal: Principal, folder_id: int, modseq: int) -> list[int]:
+        """UIDs of the folder expunged with a modseq above ``modseq``, ascending, distinct.
+
+        For QRESYNC (RFC 7162 §3.2.5 SELECT, §3.2.6 UID FETCH VANISHED): every expunge
+        stays in the ``changes`` table, so the answer is exact: only UIDs really expunged
+        after that modseq (a message added and expunged since is among them; the client
+        never saw it, and VANISHED may name such UIDs). A folder that is not the
+        account's gives an empty list.
+        """
+
     async def read_message(self, principal: Principal, message_id: int) -> bytes:
         """The full message (trace header + body, CRLF line ends). Raises NotFound."""
 

@@ -151,6 +151,11 @@ class SqlImapStore:
             return delta
         return dataclasses.replace(delta, recent_from=first)
 
+    async def expunged_since(self, principal: Principal, folder_id: int, modseq: int) -> list[int]:
+        """UIDs of the folder expunged above ``modseq``, ascending (QRESYNC, one read)."""
+        async with self._db.read() as conn:
+            return await _selected.expunged_since(conn, principal.account_id, folder_id, modseq)
+
     async def read_message(self, principal: Principal, message_id: int) -> bytes:
         """Trace header + body, as stored. Raises NotFound (BlobMissing if the body is gone)."""
         query = (

@@ -31,6 +31,7 @@ from courriel.storage.models import changes, folders, messages
 __all__ = [
     "FolderSince",
     "claim_recent",
+    "expunged_since",
     "mirrored_snapshot",
     "read_delta",
     "read_since",
@@ -313,3 +314,25 @@ def _sort_changes(rows: Sequence[Any]) -> tuple[list[MessageMeta], list[MessageM
     changed = kinds["flags"] - appended - gone
     updated = [current[uid] for uid in sorted(changed) if uid in current]
     return added, updated, sorted(gone - appended)
+
+
+async def expunged_since(
+    conn: AsyncConnection, account_id: int, folder_id: int, modseq: int
+) -> list[int]:
+    """UIDs of the folder expunged with a modseq above ``modseq``, ascending, distinct.
+
+    RFC 7162 §3.2.5, §3.2.6 (QRESYNC): ``changes`` keeps every expunge with its modseq
+    and is never pruned. The (folder_id, id) index narrows the scan to the folder.
+    """
+    query = (
+        select(changes.c.uid)
+        .where(
+            changes.c.folder_id == folder_id,
+            changes.c.account_id == account_id,
+            changes.c.kind == "expunge",
+            changes.c.modseq > modseq,
+        )
+        .distinct()
+        .order_by(changes.c.uid)
+    )
+    return [int(uid) for uid in await conn.scalars(query)]

@@ -5,7 +5,7 @@ This module owns which extensions courriel advertises and when. Invariants:
 * Before authentication: ``LOGINDISABLED`` and ``STARTTLS`` without TLS (RFC 9051
   §6.2.3, RFC 8314), ``AUTH=PLAIN`` only once TLS is active.
 * After authentication the list grows by the extensions that only make sense then;
-  nothing listed here is half done (QRESYNC and UTF8=ACCEPT are not advertised).
+  nothing listed here is half done (UTF8=ACCEPT is not advertised).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["ENABLEABLE", "after_login", "before_login"]
 _ALWAYS = ("IMAP4rev1", "IMAP4rev2", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE")
 
 # Extensions that ENABLE switches on (RFC 5161 §3.1); the rest are ignored.
-ENABLEABLE = frozenset({"CONDSTORE", "IMAP4REV2"})
+ENABLEABLE = frozenset({"CONDSTORE", "QRESYNC", "IMAP4REV2"})
 
 
 def before_login(*, tls_active: bool, tls_available: bool) -> list[str]:
@@ -52,7 +52,8 @@ def after_login(*, append_limit: int) -> list[str]:
         "LIST-STATUS",  # RFC 5819
         "SPECIAL-USE",  # RFC 6154
         "CREATE-SPECIAL-USE",  # RFC 6154 §3
-        "CONDSTORE",  # RFC 7162
+        "CONDSTORE",  # RFC 7162 §3.1
+        "QRESYNC",  # RFC 7162 §3.2
         "ESEARCH",  # RFC 4731
         "BINARY",  # RFC 3516
         "STATUS=SIZE",  # RFC 8438

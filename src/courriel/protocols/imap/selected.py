@@ -11,6 +11,8 @@ Invariants:
       FETCH, STORE or SEARCH), so the client's sequence numbers stay valid until then.
     * Every untagged response built here reflects the view after it was applied, in the
       order the client must apply them: EXPUNGE, then EXISTS (and RECENT), then FETCH.
+    * Once QRESYNC is enabled, expunges are announced as one ``VANISHED uid-set`` line
+      (RFC 7162 §3.2.10) under the same timing rules as EXPUNGE.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
-from courriel.protocols.imap.encode import flag_list
+from courriel.protocols.imap.encode import flag_list, number_set
 from courriel.protocols.imap.types import STAR, SeqSet
 
 __all__ = ["SelectedFolder", "UpdateOptions"]
@@ -33,6 +35,7 @@ class UpdateOptions:
     uid: bool = False  # add UID to FETCH responses (a UID command is in progress)
     condstore: bool = False  # add MODSEQ to FETCH responses (RFC 7162 §3.2)
     rev1: bool = True  # send RECENT (IMAP4rev1 only; RFC 9051 Appendix E)
+    vanished: bool = False  # announce expunges as VANISHED (QRESYNC, RFC 7162 §3.2.10)
 
 
 @dataclass(slots=True)
@@ -149,13 +152,14 @@ class SelectedFolder:
                 self.keywords.update(f for f in m.flags if not f.startswith("\\"))
                 self.highest_modseq = max(self.highest_modseq, m.modseq)
 
-    def remove(self, uids: list[int]) -> list[bytes]:
+    def remove(self, uids: list[int], *, vanished: bool = False) -> list[bytes]:
         """Drop expunged messages now and return their ``EXPUNGE n`` lines.
 
+        With ``vanished`` (QRESYNC enabled) the one line is ``VANISHED uid-set``.
         A changed \\Recent count is told by the next :meth:`apply`, after EXISTS.
         """
         self._mark(uids)
-        return self.flush_expunges()
+        return self.flush_expunges(vanished=vanished)
 
     def _recent_line(self, rev1: bool) -> list[bytes]:
         if len(self.recent) == self.told_recent:
@@ -167,16 +171,22 @@ class SelectedFolder:
         self.pending.update(u for u in uids if u in self.meta)
         return []
 
-    def flush_expunges(self) -> list[bytes]:
-        """Announce the pending expunges (RFC 9051 §7.5.1), ascending, renumbered."""
+    def flush_expunges(self, *, vanished: bool = False) -> list[bytes]:
+        """Announce the pending expunges (RFC 9051 §7.5.1), ascending, renumbered.
+
+        With ``vanished``, one ``VANISHED uid-set`` line instead (RFC 7162 §3.2.10).
+        """
         if not self.pending:
             return []
         lines: list[bytes] = []
         gone = sorted(self.pending)
+        if vanished:
+            lines.append(b"VANISHED " + number_set(gone).encode("ascii"))
         for removed, uid in enumerate(gone):
             seq = self.seq_of(uid)
             assert seq is not None  # pending UIDs are always in the view
-            lines.append(b"%d EXPUNGE" % (seq - removed))
+            if not vanished:
+                lines.append(b"%d EXPUNGE" % (seq - removed))
         keep = [u for u in self.uids if u not in self.pending]
         for uid in gone:
             del self.meta[uid]
@@ -189,7 +199,7 @@ class SelectedFolder:
     def apply(self, delta: FolderDelta, opts: UpdateOptions) -> list[bytes]:
         """Apply a change-feed delta; return the untagged lines (without ``* ``)."""
         self._mark(delta.expunged)
-        lines = self.flush_expunges() if opts.allow_expunge else []
+        lines = self.flush_expunges(vanished=opts.vanished) if opts.allow_expunge else []
         lines += self._add(delta)
         # Like Dovecot: RECENT once, after EXPUNGE and EXISTS, when the count changed.
         lines += self._recent_line(opts.rev1)

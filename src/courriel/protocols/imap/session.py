@@ -106,6 +106,7 @@ class Enabled:
     """Extensions the client switched on (RFC 5161 ENABLE, RFC 7162 §3.1)."""
 
     condstore: bool = False
+    qresync: bool = False  # RFC 7162 §3.2: implies condstore
     rev2: bool = False
     names: set[str] = field(default_factory=set)
 
@@ -251,6 +252,8 @@ class ImapSession:
             uid=uid or self.enabled.condstore,
             condstore=self.enabled.condstore,
             rev1=not self.enabled.rev2,
+            # RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is enabled.
+            vanished=self.enabled.qresync,
         )
 
     # -- shared services of the handlers ---------------------------------------------

@@ -62,6 +62,9 @@ async def cmd_enable(s: ImapSession, cmd: Command) -> list[Action]:
         newly.append("IMAP4rev2" if name == "IMAP4REV2" else name)
         if name == "CONDSTORE":
             s.enabled.condstore = True
+        elif name == "QRESYNC":
+            # RFC 7162 §3.2: enabling QRESYNC implies enabling CONDSTORE.
+            s.enabled.qresync = s.enabled.condstore = True
         elif name == "IMAP4REV2":
             # RFC 9051 Appendix E: no RECENT, ESEARCH for SEARCH, no \Recent flag.
             s.enabled.rev2 = True

@@ -1,8 +1,8 @@
 """COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851 MOVE; RFC 4315
 COPYUID).
 
-MOVE answers ``* OK [COPYUID ...]`` untagged, then the EXPUNGEs, then the tagged OK
-(RFC 6851 §3.3), in that order.
+MOVE answers ``* OK [COPYUID ...]`` untagged, then the EXPUNGEs (one VANISHED once
+QRESYNC is enabled), then the tagged OK (RFC 6851 §3.3), in that order.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from courriel.errors import NotFound
-from courriel.protocols.imap.actions import Action, Send, no, ok
+from courriel.protocols.imap.actions import Action, no, ok
 from courriel.protocols.imap.commands.fetch import invalid_set
-from courriel.protocols.imap.commands.select import read_only
+from courriel.protocols.imap.commands.select import expunged_reply, read_only
 from courriel.protocols.imap.encode import number_set
 from courriel.protocols.imap.types import Command, CopyMove
 
@@ -55,6 +55,6 @@ async def cmd_copy(s: ImapSession, cmd: Command) -> list[Action]:
     lines: list[bytes] = []
     if code is not None:
         lines.append(f"OK [{code}] Moved UIDs.".encode())
-    lines += view.remove(result.source_uids)
-    data = b"".join(b"* " + line + b"\r\n" for line in lines)
-    return [Send(data=data), ok(cmd.tag, f"{verb} completed")]
+    # RFC 6851 §3.3: COPYUID before the expunges; with QRESYNC they are one VANISHED
+    # line (RFC 7162 §3.2.10).
+    return await expunged_reply(s, cmd, result.source_uids, lines, f"{verb} completed")

@@ -1,4 +1,4 @@
-"""FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CONDSTORE).
+"""FETCH and UID FETCH (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 CONDSTORE, QRESYNC).
 
 This module owns building FETCH responses item by item. Invariants:
 
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from courriel.errors import CourrielError, InvalidInput, NotFound
 from courriel.mailstore.imapport import MessageMeta
-from courriel.protocols.imap.actions import INTERNAL_ERROR, Action, Stream, bad, no, ok
+from courriel.protocols.imap.actions import INTERNAL_ERROR, Action, Send, Stream, bad, no, ok
+from courriel.protocols.imap.commands.qresync import vanished_earlier
 from courriel.protocols.imap.encode import flag_list, internal_date, literal
 from courriel.protocols.imap.mime import ParsedMessage
 from courriel.protocols.imap.types import Command, Fetch, FetchItem, Section
@@ -147,8 +148,9 @@ async def cmd_fetch(s: ImapSession, cmd: Command) -> list[Action]:
     args = cmd.args
     assert isinstance(args, Fetch)
     view = s.require_selected()
-    if args.vanished:
-        return [bad(cmd.tag, "VANISHED needs QRESYNC, which is not enabled.")]
+    if args.vanished and not s.enabled.qresync:
+        # RFC 7162 §3.2.6: VANISHED is BAD unless QRESYNC was enabled.
+        return [bad(cmd.tag, "Error in IMAP command UID FETCH: QRESYNC not enabled")]
     uids = view.resolve(args.seqset, uid=cmd.uid)
     if uids is None:
         return [invalid_set(cmd)]
@@ -161,7 +163,13 @@ async def cmd_fetch(s: ImapSession, cmd: Command) -> list[Action]:
     if seeing:
         await _mark_seen(s, view, uids)
     opts = s.update_options(cmd)
-    return [Stream(parts=_stream(s, view, uids, cmd, needs=needs, seeing=seeing, uid=opts.uid))]
+    out: list[Action] = []
+    if args.vanished and args.changed_since is not None:
+        # RFC 7162 §3.2.6: the UIDs of the set expunged after CHANGEDSINCE, first.
+        lines = await vanished_earlier(s, view, args.changed_since, args.seqset)
+        out += [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))] if lines else []
+    stream = _stream(s, view, uids, cmd, needs=needs, seeing=seeing, uid=opts.uid)
+    return [*out, Stream(parts=stream)]
 
 
 async def _stream(
@@ -180,6 +188,10 @@ async def _stream(
     missing = False
     status = ok(cmd.tag, "Fetch completed")
     for n in uids:
+        if n not in view.meta:
+            # Expunged and announced by the updates written before this stream (UID
+            # FETCH may carry EXPUNGE/VANISHED, RFC 9051 §7.5.1): nothing to send.
+            continue
         try:
             yield await _response(s, view, n, args, needs=needs, seeing=seeing, uid_first=uid)
         except NotFound:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from courriel.errors import NotFound
 from courriel.protocols.imap.actions import Action, Send, bad, no, ok, untagged
+from courriel.protocols.imap.commands.qresync import qresync_problem, resync_lines
 from courriel.protocols.imap.encode import flag_list, mailbox
 from courriel.protocols.imap.selected import SelectedFolder
 from courriel.protocols.imap.types import Command, Expunge, Select
@@ -25,6 +26,7 @@ __all__ = [
     "cmd_expunge",
     "cmd_select",
     "cmd_unselect",
+    "expunged_reply",
     "flags_responses",
     "read_only",
 ]
@@ -50,13 +52,15 @@ def flags_responses(view: SelectedFolder) -> list[bytes]:
 
 async def cmd_select(s: ImapSession, cmd: Command) -> list[Action]:
     """AUTHENTICATED, SELECTED. RFC 9051 §6.3.2 SELECT, §6.3.3 EXAMINE (RFC 7162 §3.1.8
-    CONDSTORE parameter)."""
+    CONDSTORE parameter, §3.2.5 QRESYNC parameter)."""
     from courriel.protocols.imap.session import ImapState
 
     args = cmd.args
     assert isinstance(args, Select)
     if args.qresync is not None:
-        return [bad(cmd.tag, "QRESYNC is not enabled.")]
+        problem = qresync_problem(s, args.qresync)
+        if problem:
+            return [bad(cmd.tag, f"Error in IMAP command {cmd.name}: {problem}")]
     out: list[Action] = []
     if s.selected is not None:
         # RFC 7162 §3.2.11 / RFC 9051 §6.3.2: the previous folder is closed first.
@@ -73,7 +77,10 @@ async def cmd_select(s: ImapSession, cmd: Command) -> list[Action]:
     view = SelectedFolder.from_snapshot(snap, readonly=readonly)
     s.selected = view
     s.state = ImapState.SELECTED
-    out.append(Send(data=b"".join(b"* " + line + b"\r\n" for line in _opening(s, view))))
+    lines = _opening(s, view)
+    if args.qresync is not None:
+        lines += await resync_lines(s, view, args.qresync)
+    out.append(Send(data=b"".join(b"* " + line + b"\r\n" for line in lines)))
     code = "READ-ONLY" if readonly else "READ-WRITE"
     verb = "Examine" if cmd.name == "EXAMINE" else "Select"
     return [*out, ok(cmd.tag, f"{verb} completed", code)]
@@ -140,6 +147,28 @@ async def cmd_expunge(s: ImapSession, cmd: Command) -> list[Action]:
         if not uids:
             return [ok(cmd.tag, "Expunge completed")]
     gone = await s.store.expunge(s.require_principal(), view.folder_id, uids)
-    lines = view.remove(gone)
-    data = b"".join(b"* " + line + b"\r\n" for line in lines)
-    return [Send(data=data), ok(cmd.tag, "Expunge completed")]
+    return await expunged_reply(s, cmd, gone, [], "Expunge completed")
+
+
+async def expunged_reply(
+    s: ImapSession, cmd: Command, gone: list[int], lines: list[bytes], text: str
+) -> list[Action]:
+    """The responses of a command that expunged ``gone`` (EXPUNGE, UID EXPUNGE, MOVE).
+
+    ``lines`` (without ``* ``) go first. The expunges follow as ``EXPUNGE n`` lines, or
+    as one ``VANISHED uid-set`` once QRESYNC is enabled (RFC 7162 §3.2.7, §3.2.9,
+    §3.2.10). With QRESYNC on, the tagged OK carries the folder's new HIGHESTMODSEQ
+    (RFC 7162 §3.2.7; Dovecot does so after UID EXPUNGE and MOVE too, and not with
+    CONDSTORE alone): the pending updates are read first, so the value never runs ahead
+    of what the client was told.
+    """
+    view = s.require_selected()
+    lines = lines + view.remove(gone, vanished=s.enabled.qresync)
+    out: list[Action] = [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))]
+    code = None
+    if gone and s.enabled.qresync:
+        out += await s.poll(s.update_options(cmd))
+        if s.closed:
+            return out
+        code = f"HIGHESTMODSEQ {view.highest_modseq}"
+    return [*out, ok(cmd.tag, text, code)]
