@@ -326,6 +326,16 @@ async def refresh_order_aggregates(conn: AsyncConnection, contact_id: int) -> No
     ``last_order_at`` their earliest and latest ``placed_at``. A contact that no longer
     exists is left alone.
     """
+    # Lock the contact before counting: two orders of one contact written at once would
+    # otherwise each count without the other and the last write would win (PostgreSQL;
+    # SQLite's single writer serialises them anyway). FOR NO KEY UPDATE, not FOR UPDATE:
+    # both transactions already hold KEY SHARE on the row (their order's foreign key),
+    # which FOR UPDATE would wait on, deadlocking. Callers lock contacts in ascending id order.
+    locked = await conn.execute(
+        select(contacts.c.id).where(contacts.c.id == contact_id).with_for_update(key_share=True)
+    )
+    if locked.first() is None:
+        return
     counted = orders.c.status != "cancelled"
     row = (
         await conn.execute(

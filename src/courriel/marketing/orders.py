@@ -162,8 +162,7 @@ async def upsert_order(
     for refund in data.refunds:
         await apply_refund(conn, order_id, refund, source=source)
     await _complete_checkout(conn, data)
-    for contact_id in {old_contact, data.contact_id} - {None}:
-        assert contact_id is not None
+    for contact_id in sorted(c for c in (old_contact, data.contact_id) if c is not None):
         await refresh_order_aggregates(conn, contact_id)
     return order_id
 

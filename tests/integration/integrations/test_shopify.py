@@ -506,3 +506,30 @@ async def test_concurrent_deliveries_of_one_order(hooks: Hooks) -> None:
     row = await contact_row(hooks)
     assert (row.order_count, row.total_spent_minor) == (1, 23436)
     assert (await event_names(hooks)).count("Placed Order") == 1
+
+
+async def test_concurrent_orders_of_one_customer_all_count(hooks: Hooks) -> None:
+    """Each order's aggregate refresh locks the contact first: none is lost to a race.
+
+    Without the lock, on PostgreSQL two transactions counted each other's orders out and
+    the last writer's smaller count won (seen in review: 7 orders, order_count 3).
+    """
+    import asyncio
+
+    await ok(await hooks.shopify("customers/create", shop("customers_create")))
+    payloads = []
+    for n in range(6):
+        payload = shop("orders_create")
+        payload.pop("customer", None)  # guest checkouts: the contact is found by address
+        payload["id"] = 820982911946154500 + n
+        for key in ("checkout_id", "checkout_token", "cart_token", "token"):
+            payload.pop(key, None)  # six separate carts
+        for i, line in enumerate(payload["line_items"]):
+            line["id"] = 466157049 + 1000 * n + i
+        payload["name"] = f"#9{n:03d}"
+        payloads.append(payload)
+    results = await asyncio.gather(*(hooks.shopify("orders/create", p) for p in payloads))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    row = await contact_row(hooks)
+    assert row.order_count == 6
+    assert row.total_spent_minor == 6 * 23436
