@@ -89,6 +89,33 @@ def name_uidvalidity(items: list[Item], ctx: Context) -> list[Item] | None:
     return out
 
 
+_MODSEQ_CODE = re.compile(rb"^\[HIGHESTMODSEQ \d+\]$", re.IGNORECASE)
+
+
+def mask_modseq(items: list[Item], ctx: Context) -> list[Item] | None:
+    """modseq: mod-sequence values are the server's choice (RFC 7162 §3.1.1: they only grow;
+    Dovecot gives messages appended together one value, courriel one each): the values of
+    MODSEQ in FETCH, of [HIGHESTMODSEQ n] and of STATUS HIGHESTMODSEQ are compared as M."""
+    out: list[Item] = []
+    for index, item in enumerate(items):
+        masked = item
+        if isinstance(item, bytes) and _MODSEQ_CODE.match(item):
+            masked = b"[HIGHESTMODSEQ M]"
+        elif isinstance(item, list) and index == len(items) - 1 and len(items) > 2:
+            masked = _mask_pairs(item, b"MODSEQ" if _verb(items) == b"FETCH" else b"HIGHESTMODSEQ")
+        out.append(masked)
+    return out
+
+
+def _mask_pairs(attrs: list[Item], name: bytes) -> list[Item]:
+    masked = list(attrs)
+    for pos in range(0, len(masked) - 1, 2):
+        key = masked[pos]
+        if isinstance(key, bytes) and key.upper() == name:
+            masked[pos + 1] = [b"M"] if isinstance(masked[pos + 1], list) else b"M"
+    return masked
+
+
 _HINTS = {b"\\marked", b"\\unmarked"}
 
 
@@ -286,6 +313,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("id", drop_id),
     ("status-text", mask_text),
     ("uidvalidity", name_uidvalidity),
+    ("modseq", mask_modseq),
     ("hints", drop_hints),
     ("optional-codes", optional_codes),
     ("unasked-attributes", unasked_attributes),

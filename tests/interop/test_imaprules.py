@@ -105,3 +105,21 @@ def test_optional_codes_only_where_named() -> None:
     assert _lines("s SEARCH CHARSET X ALL", b"s NO [BADCHARSET (UTF-8)] no\r\n") == [
         "S: s NO [BADCHARSET]"
     ]
+
+
+def test_modseq_values_are_masked_but_their_places_stay() -> None:
+    lines = _lines(
+        "u UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+        b"* VANISHED (EARLIER) 1:3\r\n",
+        b"* 1 FETCH (UID 4 MODSEQ (12) FLAGS (\\Seen))\r\n",
+        b"u OK [HIGHESTMODSEQ 12] Done\r\n",
+    )
+    assert lines == [
+        "S: * VANISHED (EARLIER) 1:3",
+        "S: * 1 FETCH (FLAGS (\\Seen) MODSEQ (M) UID 4)",
+        "S: u OK [HIGHESTMODSEQ M]",
+    ]
+    status = _lines(
+        "s STATUS X (MESSAGES HIGHESTMODSEQ)", b"* STATUS X (MESSAGES 3 HIGHESTMODSEQ 7)\r\n"
+    )
+    assert status == ["S: * STATUS X (MESSAGES 3 HIGHESTMODSEQ M)"]
