@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.marketing.segments import service
 from courriel.marketing.segments.reference import RefContact, World, store_world
+from courriel.marketing.segments.sqlparts import read_settings
 from courriel.marketing.segments.tree import All, Consent
 from courriel.storage.db import Database
 
@@ -135,3 +137,22 @@ async def test_members_rejects_bad_paging(db: Database) -> None:
     with pytest.raises(InvalidInput) as caught:
         await service.members(db, All(conditions=()), after_id=-1)
     assert caught.value.field == "after_id"
+
+
+async def test_read_settings_last_only_for_their_read_transaction(db: Database) -> None:
+    settings = read_settings(db.dialect)
+    if db.dialect == "sqlite":
+        assert settings is None
+        return
+    assert settings is not None
+    show = "SELECT current_setting('work_mem'), current_setting('max_parallel_workers_per_gather')"
+    async with db.read() as conn:
+        before = tuple((await conn.execute(text(show))).one())
+    async with db.read() as conn:
+        await conn.execute(settings)
+        inside = tuple((await conn.execute(text(show))).one())
+    assert inside == ("64MB", "0")
+    assert await service.count(db, All(conditions=()), now=NOW) == 25
+    for _ in range(3):  # whichever pooled connection serves the read
+        async with db.read() as conn:
+            assert tuple((await conn.execute(text(show))).one()) == before

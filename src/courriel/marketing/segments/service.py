@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.marketing.segments.compile import compile_segment
 from courriel.marketing.segments.parse import parse_segment, to_json
+from courriel.marketing.segments.sqlparts import read_settings
 from courriel.marketing.segments.tree import Node
 from courriel.storage.db import Database
 from courriel.storage.models.base import utcnow
@@ -167,6 +168,13 @@ async def delete(db: Database, segment_id: int) -> None:
             raise NotFound(f"no segment {segment_id}")
 
 
+async def _tune(db: Database, conn: AsyncConnection) -> None:
+    """Apply the engine's segment-read planner settings to this read transaction."""
+    settings = read_settings(db.dialect)
+    if settings is not None:
+        await conn.execute(settings)
+
+
 async def _resolve(db: Database, segment: Node | int) -> Node:
     return (await get(db, segment)).definition if isinstance(segment, int) else segment
 
@@ -180,6 +188,7 @@ async def count(db: Database, segment: Node | int, *, now: datetime | None = Non
     node = await _resolve(db, segment)
     where = compile_segment(node, now=now or utcnow())
     async with db.read() as conn:
+        await _tune(db, conn)
         total = await conn.scalar(select(func.count()).select_from(contacts).where(where))
     return int(total or 0)
 
@@ -210,4 +219,5 @@ async def members(
         .limit(limit)
     )
     async with db.read() as conn:
+        await _tune(db, conn)
         return [int(i) for i in (await conn.scalars(query)).all()]

@@ -2,8 +2,9 @@
 
 Owns: every piece of segment SQL whose text depends on the engine — ASCII case folding,
 reading a JSON value at a key path, and the form of an exclusion — each a SQLAlchemy
-construct with one ``@compiles`` rendering per dialect. compile.py builds everything else
-from portable SQLAlchemy expressions.
+construct with one ``@compiles`` rendering per dialect — and the planner settings a segment
+read runs with (:func:`read_settings`). compile.py builds everything else from portable
+SQLAlchemy expressions.
 
 Invariants: both renderings of a construct select the same rows (the property test in
 tests/integration/marketing/test_segments_property.py runs the same trees on both engines
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any as AnyValue
 
-from sqlalchemy import ColumnElement, exists, func, literal_column, not_, select
+from sqlalchemy import ColumnElement, TextClause, exists, func, literal_column, not_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FromClause
@@ -24,10 +25,37 @@ from sqlalchemy.types import Boolean, Float, String
 
 from courriel.storage.models.marketing import contacts
 
-__all__ = ["Absent", "AsciiLower", "JsonPart", "fold", "owner_of"]
+__all__ = ["Absent", "AsciiLower", "JsonPart", "fold", "owner_of", "read_settings"]
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FOLD = str.maketrans(_UPPER, _UPPER.lower())
+
+
+# Transaction-local (set_config(..., true)): they end with the segment's read transaction and
+# never leak into a pooled connection. Measured with bench/segments.py on the seeded 1M
+# contacts / 10M events (docs/performance.md, "Segments"):
+# - work_mem 64MB: the 30-day "Viewed Product" count (144,000 groups) spilled its hash
+#   aggregate to disk at the default 4MB (5 batches, 3.5 MB temp per process).
+# - no parallel workers: each worker of a Gather builds its own copy of every hashed
+#   subplan and hash table (3 copies of the 164,000-event aggregate of segment 3, of the
+#   360,000-line hash of segment 4), so on the 2 cores courriel targets a parallel count
+#   did the subquery work three times; serially segments 3 and 4 took half the time.
+# - jit off: compiling the expressions costs tens of milliseconds once a plan's estimated
+#   cost passes jit_above_cost, more than it saves on a count of a million rows.
+_PG_READ_SETTINGS = text(
+    "SELECT set_config('work_mem', '64MB', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true), "
+    "set_config('jit', 'off', true)"
+)
+
+
+def read_settings(dialect: str) -> TextClause | None:
+    """The statement that tunes the planner for one segment read, None when not needed.
+
+    Run it first in the read transaction that counts or pages a segment; on PostgreSQL it
+    sets transaction-local ``work_mem``, parallelism and JIT (see the comment above).
+    """
+    return _PG_READ_SETTINGS if dialect == "postgresql" else None
 
 
 def owner_of(column: ColumnElement[AnyValue]) -> ColumnElement[AnyValue]:
