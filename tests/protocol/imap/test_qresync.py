@@ -6,13 +6,18 @@ put into the transcripts, so every line is compared in full.
 
 from __future__ import annotations
 
+import asyncio
+import imaplib
+import re
+import ssl
+
 from courriel.mailstore.service import MailStore
 from courriel.protocols.imap.commands.qresync import qresync_problem
 from courriel.protocols.imap.session import ImapSession
 from courriel.protocols.imap.types import SeqSet
 from courriel.testing.imap import exchange, render, run_transcript
 
-from .conftest import ALICE, MSG1, MSG2, PASSWORD, SessionFactory, deliver
+from .conftest import ALICE, MSG1, MSG2, PASSWORD, ServerFactory, SessionFactory, deliver
 
 LOGIN = f'C: a1 LOGIN {ALICE} "{PASSWORD}"\nS: a1 OK [CAPABILITY {{*}}] Logged in'
 OPENING = """
@@ -291,3 +296,45 @@ async def test_rfc7162_s3_2_7_condstore_alone_keeps_expunge(
         S: e3 OK Expunge completed
         """,
     )
+
+
+async def test_rfc7162_s3_2_over_sockets_with_imaplib(
+    mail: MailStore, start_server: ServerFactory, client_tls: ssl.SSLContext
+) -> None:
+    """The stdlib client, over TLS: one session expunges, a second one resynchronises."""
+    server = await start_server(implicit_tls=True)
+
+    def client() -> dict[str, object]:
+        out: dict[str, object] = {}
+        first = imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=client_tls, timeout=10)
+        out["caps"] = first.login(ALICE, PASSWORD)[1]
+        first.enable("QRESYNC")
+        first.select("INBOX")
+        validity, modseq = (
+            first.response("UIDVALIDITY")[1][-1],
+            first.response("HIGHESTMODSEQ")[1][-1],
+        )
+        assert isinstance(validity, bytes) and isinstance(modseq, bytes)
+        first.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+        out["expunge"] = first.expunge()
+        out["vanished"] = first.response("VANISHED")
+        first.logout()
+        second = imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=client_tls, timeout=10)
+        second.login(ALICE, PASSWORD)
+        second.enable("QRESYNC")
+        out["select"] = second._simple_command(
+            "SELECT", "INBOX", f"(QRESYNC ({validity.decode()} {modseq.decode()}))"
+        )
+        out["earlier"] = second.response("VANISHED")
+        out["exists"] = second.response("EXISTS")
+        second.logout()
+        return out
+
+    out = await asyncio.to_thread(client)
+    assert re.search(rb"\bQRESYNC\b", out["caps"][0])  # type: ignore[index]
+    assert out["expunge"][0] == "OK"  # type: ignore[index]
+    # imaplib files VANISHED as an untagged response of its own (not as EXPUNGE).
+    assert out["vanished"] == ("VANISHED", [b"1"])
+    assert out["select"][0] == "OK"  # type: ignore[index]
+    assert out["earlier"] == ("VANISHED", [b"(EARLIER) 1"])
+    assert out["exists"] == ("EXISTS", [b"1"])
