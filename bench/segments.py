@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -225,7 +226,10 @@ async def main(argv: list[str] | None = None) -> None:
         urls["sqlite"] = f"sqlite:///{args.sqlite_path}"
     if pg_url is not None:
         urls["postgresql"] = pg_url
+    # The load average says how shared the machine was (other processes inflate timings).
+    load_before = os.getloadavg()[0]
     results = {name: await measure(url, args.runs) for name, url in urls.items()}
+    load_after = os.getloadavg()[0]
     print(f"\n{'segment':<48}" + "".join(f"{name:>14} {'ms':>8}" for name in results))
     mismatch = False
     for label in SEGMENTS:
@@ -234,7 +238,8 @@ async def main(argv: list[str] | None = None) -> None:
         print(f"{label:<48}" + "".join(f"{m:>14,} {ms:>8.1f}" for m, ms in cells))
     print(
         f"\nmedian of {args.runs} runs per count; scale {args.scale}; seed {args.seed}; "
-        f"python {sys.version.split()[0]}"
+        f"python {sys.version.split()[0]}; load average {load_before:.1f} before, "
+        f"{load_after:.1f} after"
     )
     await csv_import(args)
     if mismatch:
