@@ -11,6 +11,11 @@ Invariants:
 - identify never changes consent: a storefront call is not consent (contacts it creates
   are ``never`` on both channels, existing ones keep their status). It never clears a
   stored field either (empty strings are ignored) and cannot set reserved fields.
+- identify only fills what is empty: a profile column or custom attribute that the contact
+  has already keeps its value (anyone holding the public site key could otherwise rewrite
+  a known customer's name, phone or attributes).
+- identify of an address erased on request stores nothing and answers like a success, so
+  that a storefront cannot learn who asked to be forgotten.
 - Each call is one write transaction. The ``browser_ids`` row is upserted first in both
   calls, which serialises identify and track of one browser on PostgreSQL (the row lock):
   an anonymous event is either seen by identify's re-attribution or written after the
@@ -38,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.marketing.commerce import EventData, append_event, upsert_statement
-from courriel.marketing.contacts import upsert_contact
+from courriel.marketing.contacts import FORGOTTEN_MESSAGE, only_empty, upsert_contact
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import browser_ids, events, tracker_sites
@@ -386,16 +391,23 @@ async def _link_browser(
 async def identify(db: Database, call: IdentifyCall, *, now: datetime) -> int:
     """Upsert the contact, link the browser to it, and give it the browser's past events.
 
+    Only empty fields and absent attributes of an existing contact are filled in.
+
     Returns:
-        How many anonymous events of the browser were re-attributed to the contact.
+        How many anonymous events of the browser were re-attributed to the contact (0,
+        with nothing stored, when the address was erased on request).
 
     Raises:
         InvalidInput: a malformed profile field (``field`` is ``profile/<name>``).
     """
     async with db.write() as conn:
         try:
-            contact_id = await upsert_contact(conn, call.profile, now=now)
+            profile = await only_empty(conn, call.profile, columns=_PROFILE_FIELDS)
+            contact_id = await upsert_contact(conn, profile, now=now)
         except InvalidInput as exc:
+            if exc.field == "email" and str(exc) == FORGOTTEN_MESSAGE:
+                # GDPR: the same answer as a success, and nothing written (no browser row).
+                return 0
             # The contacts core names its own fields; the caller sent them in "profile".
             field = f"profile/{exc.field}" if exc.field else "profile"
             raise InvalidInput(str(exc), field=field) from exc

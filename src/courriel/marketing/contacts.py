@@ -12,10 +12,14 @@ Invariants:
   (at most 100 keys / 64 KiB after the merge), tags are only added. An empty string clears
   a text field. ``source`` keeps the first value ever given.
 - ``updated_at`` changes only when a stored value changes.
+- An address erased on request (a ``hash`` suppression, :func:`courriel.marketing.gdpr.forget_in`)
+  is never inserted again: :func:`upsert_contact` is the one place every writer (API,
+  webhooks, tracker, shop sync) goes through, so the check lives here and nowhere else.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,15 +38,18 @@ from courriel.marketing.normalise import (
     normalise_text,
     normalise_time_zone,
 )
+from courriel.marketing.suppression import is_forgotten
 from courriel.marketing.types import Contact, ContactData
 from courriel.storage.models.marketing import contact_tags, contacts
 
 __all__ = [
+    "FORGOTTEN_MESSAGE",
     "contact_to_dict",
     "delete_contact",
     "find_contact_id",
     "get_contact",
     "normalise_fields",
+    "only_empty",
     "search_contacts",
     "upsert_contact",
 ]
@@ -56,6 +63,7 @@ _TEXT_FIELDS: dict[str, int] = {
     "postal_code": 32,
 }
 MAX_PAGE = 1000
+FORGOTTEN_MESSAGE = "this address asked to be forgotten and cannot be added again"
 
 
 def normalise_fields(data: ContactData, *, stored_country: str | None = None) -> dict[str, Any]:
@@ -113,7 +121,8 @@ async def upsert_contact(conn: AsyncConnection, data: ContactData, *, now: datet
         now: the time recorded in ``created_at`` / ``updated_at``.
 
     Raises:
-        InvalidInput: a malformed field, named in ``field``.
+        InvalidInput: a malformed field, named in ``field``; or the address has no contact
+            and was erased on request (field "email", message :data:`FORGOTTEN_MESSAGE`).
     """
     email = normalise_email(data.email)
     attributes = check_attributes(data.attributes) if data.attributes is not None else None
@@ -121,6 +130,8 @@ async def upsert_contact(conn: AsyncConnection, data: ContactData, *, now: datet
     source = _source(data)
     row = await _load_row(conn, email)
     if row is None:
+        if await is_forgotten(conn, email):
+            raise InvalidInput(FORGOTTEN_MESSAGE, field="email")
         values = normalise_fields(data)
         contact_id = await _insert(
             conn, email, values=values, attributes=attributes, source=source, now=now
@@ -142,6 +153,28 @@ async def upsert_contact(conn: AsyncConnection, data: ContactData, *, now: datet
     assert contact_id is not None
     await _add_tags(conn, contact_id, tags)
     return contact_id
+
+
+async def only_empty(
+    conn: AsyncConnection, data: ContactData, *, columns: tuple[str, ...]
+) -> ContactData:
+    """``data`` reduced to what the stored contact lacks, for callers that may only fill in.
+
+    Of ``columns``, those the contact has a value for are dropped (set to None: unchanged);
+    attribute keys the contact has are dropped too. An unknown address keeps everything.
+
+    Raises:
+        InvalidInput: ``data.email`` is not an address (field "email").
+    """
+    row = await _load_row(conn, normalise_email(data.email))
+    if row is None:
+        return data
+    kept: dict[str, Any] = {name: None for name in columns if row[name] not in (None, "")}
+    if data.attributes is not None:
+        stored = row["attributes"] or {}
+        fresh = {key: value for key, value in data.attributes.items() if key not in stored}
+        kept["attributes"] = fresh or None
+    return replace(data, **kept)
 
 
 async def _load_row(conn: AsyncConnection, email: str) -> RowMapping | None:
