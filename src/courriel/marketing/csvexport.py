@@ -10,8 +10,10 @@ Invariants:
   their keys, because a CSV header must come first.
 - An attribute whose key collides with a known column (case-insensitively) or starts with
   ``attributes.`` is written as ``attributes.<key>``, which the importer reads back.
-- Cells that a spreadsheet would run as a formula (starting with ``= + - @``) get a
-  leading ``'``, which the importer removes; E.164 phone numbers are written as they are.
+- Every cell that a spreadsheet would run as a formula (starting with ``= + - @ TAB CR``,
+  OWASP "CSV injection") gets a leading ``'`` (:func:`courriel.marketing.csvio.protect_cell`),
+  in every column: an address such as ``=cmd|'/c'!a1@example.com`` is valid, and a
+  ``+33…`` phone number starts with ``+``. The importer removes it: the round trip is exact.
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ from typing import Any, Protocol
 from sqlalchemy import Select, select
 
 from courriel.errors import NotFound
-from courriel.marketing.csvio import ATTRIBUTE_PREFIX, KNOWN_COLUMNS
+from courriel.marketing.csvio import ATTRIBUTE_PREFIX, KNOWN_COLUMNS, protect_cell
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import contact_tags, contacts, list_members, lists
 
 __all__ = ["PAGE", "export_contacts"]
 
 PAGE = 1000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Writable(Protocol):
@@ -70,15 +71,11 @@ async def _pages(
         after_id = int(rows[-1]["id"])
 
 
-def _protect(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+_protect = protect_cell
 
 
-def _column(name: str, value: str | None) -> str:
-    # Addresses and E.164 numbers are validated; only free text can hold a formula.
-    if value is None:
-        return ""
-    return value if name in {"email", "phone"} else _protect(value)
+def _column(value: str | None) -> str:
+    return "" if value is None else _protect(value)
 
 
 def _text(value: Any) -> str:
@@ -135,8 +132,8 @@ async def export_contacts(db: Database, out: _Writable, *, list_name: str | None
     async for page in _pages(db, list_id, columns, with_tags=True):
         for row, tags in page:
             attributes = row["attributes"] or {}
-            cells = [_column(name, row[name]) for name in KNOWN_COLUMNS[:9]]
-            cells += [_protect(";".join(tags)), row["email_status"]]
+            cells = [_column(row[name]) for name in KNOWN_COLUMNS[:9]]
+            cells += [_protect(";".join(tags)), _protect(row["email_status"])]
             cells += [_protect(_text(attributes.get(key))) for key in attribute_keys]
             writer.writerow(cells)
             written += 1

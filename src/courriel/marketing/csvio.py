@@ -9,7 +9,8 @@ Format: a header row is required; columns are matched by name, case-insensitivel
 (subscribed | unsubscribed | pending | never; overrides the import's ``consent``). Any
 other column is a custom attribute (its header, without an ``attributes.`` prefix, is the
 key; values are strings). Empty cells leave stored values unchanged. A leading ``'``
-written by the exporter before ``= + - @`` (spreadsheet formula protection) is removed.
+written by the exporter before ``= + - @ TAB CR`` or ``'`` (spreadsheet formula protection,
+:func:`protect_cell`) is removed.
 
 Invariants:
 - Rows are read one at a time and written in batches of :data:`BATCH` rows, one write
@@ -49,7 +50,15 @@ from courriel.marketing.normalise import check_attributes, normalise_email, norm
 from courriel.marketing.types import CONSENT_STATUSES, ContactData
 from courriel.storage.db import Database
 
-__all__ = ["BATCH", "KNOWN_COLUMNS", "ImportReport", "RowError", "import_contacts"]
+__all__ = [
+    "BATCH",
+    "KNOWN_COLUMNS",
+    "ImportReport",
+    "RowError",
+    "import_contacts",
+    "protect_cell",
+    "unprotect_cell",
+]
 
 BATCH = 1000
 CHUNKS_IN_FLIGHT = 2  # chunks parsed ahead of the writer
@@ -68,7 +77,11 @@ KNOWN_COLUMNS = (
     "email_consent",
 )
 ATTRIBUTE_PREFIX = "attributes."
-_FORMULA_START = ("=", "+", "-", "@")
+# OWASP "CSV injection": a spreadsheet runs a cell starting with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The cells the exporter prefixes with "'": a formula start, or a "'" that the importer
+# would otherwise take for a protection (so that every value comes back exactly).
+_PROTECTED_NEXT = (*_FORMULA_START, "'")
 # Python's csv module refuses fields over 128 KiB by default; a contact row never needs more.
 csv.field_size_limit(1024 * 1024)
 
@@ -103,14 +116,30 @@ class _Header:
     width: int
 
 
+def protect_cell(value: str) -> str:
+    """``value`` as the exporter writes it: a leading ``'`` when a spreadsheet would run it.
+
+    :func:`unprotect_cell` inverts it for every string, so a file exported and imported
+    again gives back the same values.
+    """
+    if value.startswith(_FORMULA_START) or (value[:1] == "'" and value[1:2] in _PROTECTED_NEXT):
+        return "'" + value
+    return value
+
+
+def unprotect_cell(value: str) -> str:
+    """``value`` without the ``'`` that :func:`protect_cell` added (other cells unchanged)."""
+    if value[:1] == "'" and value[1:2] in _PROTECTED_NEXT:
+        return value[1:]
+    return value
+
+
 def _read_header(cells: list[str]) -> _Header:
     known: dict[str, int] = {}
     attributes: list[tuple[str, int]] = []
     seen: set[str] = set()
     for index, raw in enumerate(cells):
-        name = raw.lstrip("\ufeff").strip() if index == 0 else raw.strip()
-        if name[:1] == "'" and name[1:2] in _FORMULA_START:
-            name = name[1:]
+        name = unprotect_cell(raw.lstrip("\ufeff").strip() if index == 0 else raw.strip())
         lowered = name.lower()
         if not name:
             raise InvalidInput(f"column {index + 1} has no name in the header", field="header")
@@ -132,11 +161,7 @@ def _cell(cells: list[str], index: int | None) -> str | None:
     if index is None or index >= len(cells):
         return None
     value = cells[index].strip()
-    if not value:
-        return None
-    if value[0] == "'" and value[1:2] in _FORMULA_START:
-        return value[1:]
-    return value
+    return unprotect_cell(value) if value else None
 
 
 def _parse_row(cells: list[str], header: _Header, line: int) -> BatchRow:

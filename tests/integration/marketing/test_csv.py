@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,7 @@ from courriel.marketing.gdpr import forget
 from courriel.marketing.lists import find_list, members
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
-from courriel.storage.models.marketing import consents
+from courriel.storage.models.marketing import consents, contacts
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -210,7 +211,7 @@ async def test_export_round_trips(database: Database) -> None:
         "email,first_name,last_name,phone,country,region,city,postal_code,time_zone,"
         "tags,email_consent,'=cmd,attributes.City,x"
     )
-    assert lines[1] == ("l@example.com,'=SUM(A1),,+442079460018,,,Paris,,,a;b,subscribed,v,Lyon,1")
+    assert lines[1] == ("l@example.com,'=SUM(A1),,'+442079460018,,,Paris,,,a;b,subscribed,v,Lyon,1")
     # Importing the export back changes nothing.
     report = await import_contacts(database, io.StringIO(exported, newline=""), now=T1)
     assert (report.imported, report.updated, report.errors) == (0, 0, [])
@@ -221,3 +222,49 @@ async def test_export_round_trips(database: Database) -> None:
     assert await export_contacts(database, listed, list_name="L") == 2
     with pytest.raises(NotFound):
         await export_contacts(database, io.StringIO(), list_name="nope")
+
+
+async def test_export_protects_every_column_and_round_trips_exactly(database: Database) -> None:
+    # OWASP CSV injection: a valid address can be a formula, and so can any other cell.
+    awkward = {
+        "=cmd|'/c'!a1@example.com": ContactData(
+            email="=cmd|'/c'!a1@example.com",
+            first_name="'=quoted",
+            last_name="''twice",
+            city="-1",
+            phone="+33 6 12 34 56 78",
+            attributes={"tab": "\tlead", "cr": "\rlead", "at": "'@x", "plain": "'hello"},
+        ),
+        "+plus@example.com": ContactData(email="+plus@example.com", first_name="@Ann"),
+        "'=q@example.com": ContactData(email="'=q@example.com", region="'"),
+    }
+    async with database.write() as conn:
+        for data in awkward.values():
+            await upsert_contact(conn, data, now=T0)
+    out = io.StringIO(newline="")
+    await export_contacts(database, out)
+    exported = out.getvalue()
+    rows = list(csv.reader(io.StringIO(exported, newline="")))
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (cell, row)
+    before = {}
+    async with database.read() as conn:
+        for email in awkward:
+            contact_id = await find_contact_id(conn, email)
+            assert contact_id is not None
+            before[email] = await get_contact(conn, contact_id)
+    async with database.write() as conn:
+        await conn.execute(contacts.delete())
+    report = await import_contacts(database, io.StringIO(exported, newline=""), now=T0)
+    assert (report.imported, report.errors) == (3, [])
+    async with database.read() as conn:
+        for email, old in before.items():
+            contact_id = await find_contact_id(conn, email)
+            assert contact_id is not None
+            new = await get_contact(conn, contact_id)
+            fields = ("email", "first_name", "last_name", "phone", "region", "city", "attributes")
+            assert [getattr(new, f) for f in fields] == [getattr(old, f) for f in fields]
+    again = io.StringIO(newline="")
+    await export_contacts(database, again)
+    assert again.getvalue() == exported
