@@ -9,6 +9,8 @@ Invariants:
   ``{field, detail}`` when several are.
 - Nothing internal leaves: an unexpected exception becomes a generic 500 whose traceback
   is logged here and never sent; storage errors are described as "internal error".
+- The log names the route template, never the request's path or query (they may carry
+  link tokens), nor its headers or body (API keys, webhook payloads).
 """
 
 from __future__ import annotations
@@ -221,7 +223,10 @@ def _http_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    # The route template (/u/confirm/{token}), never the concrete path: paths carry secrets
+    # (signed link tokens, webhook names) that must not reach the log. Query strings too.
+    route = request.scope.get("path_template") or "(no route)"
+    log.error("unhandled error in %s %s", request.method, route, exc_info=exc)
     return problem(500, "internal error")
 
 
