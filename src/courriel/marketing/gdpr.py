@@ -11,6 +11,12 @@ Invariants:
   one ``hash`` suppression (reason "forgotten"), which keeps imports and syncs from adding
   the address back and keeps campaigns from mailing it.
 - The shop keeps its own copy of orders; ours are personal data and go.
+- Mail still queued for the address (a pending double opt-in confirmation, a campaign
+  message) is dropped in the same transaction: its ``queue_recipients`` rows go, and a
+  ``queue_messages`` row that is left with nothing to do goes too (the rule of
+  ``delivery.claims``, written here in SQL because marketing never imports delivery). The
+  message body's blob is left for the blob store's owner to free (this module sees only
+  the connection). Delivered and failed recipients are the mail server's log and stay.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.marketing.consent import consent_history, consent_record_to_dict
@@ -40,6 +46,7 @@ from courriel.storage.models.marketing import (
     orders,
     suppressions,
 )
+from courriel.storage.models.queue import queue_attempts, queue_messages, queue_recipients
 
 __all__ = ["export_person", "export_person_in", "forget", "forget_in"]
 
@@ -204,6 +211,7 @@ async def forget_in(conn: AsyncConnection, email: str, *, now: datetime) -> bool
         )
     )
     await suppress(conn, kind="hash", value=address_hash(address), reason="forgotten", now=now)
+    await _drop_queued_mail(conn, address)
     contact_id = await find_contact_id(conn, address)
     if contact_id is None:
         return False
@@ -227,3 +235,49 @@ async def forget_in(conn: AsyncConnection, email: str, *, now: datetime) -> bool
     await conn.execute(delete(list_members).where(list_members.c.contact_id == contact_id))
     await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
     return True
+
+
+def _spellings(address: str) -> list[str]:
+    """The lower-case spellings a queued recipient may have: A-label and U-label domain."""
+    local, _, domain = address.rpartition("@")
+    found = [address]
+    try:
+        unicode_domain = domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return found
+    if unicode_domain != domain:
+        found.append(f"{local}@{unicode_domain}")
+    return found
+
+
+async def _drop_queued_mail(conn: AsyncConnection, address: str) -> None:
+    """Delete the queued recipients of ``address`` and the messages left with nothing to do."""
+    mine = select(queue_recipients.c.id, queue_recipients.c.message_id).where(
+        queue_recipients.c.status == "queued",
+        func.lower(queue_recipients.c.recipient).in_(_spellings(address)),
+    )
+    rows = (await conn.execute(mine)).all()
+    if not rows:
+        return
+    recipient_ids = [int(row.id) for row in rows]
+    message_ids = sorted({int(row.message_id) for row in rows})
+    await conn.execute(
+        delete(queue_attempts).where(queue_attempts.c.recipient_id.in_(recipient_ids))
+    )
+    await conn.execute(delete(queue_recipients).where(queue_recipients.c.id.in_(recipient_ids)))
+    # Nothing to do: no recipient queued or failed without its DSN (delivery.claims' rule).
+    pending = exists().where(
+        queue_recipients.c.message_id == queue_messages.c.id,
+        or_(
+            queue_recipients.c.status == "queued",
+            and_(queue_recipients.c.status == "failed", queue_recipients.c.dsn_sent.is_(False)),
+        ),
+    )
+    finished = select(queue_messages.c.id).where(queue_messages.c.id.in_(message_ids), ~pending)
+    done = list((await conn.execute(finished)).scalars())
+    if not done:
+        return
+    left = select(queue_recipients.c.id).where(queue_recipients.c.message_id.in_(done))
+    await conn.execute(delete(queue_attempts).where(queue_attempts.c.recipient_id.in_(left)))
+    await conn.execute(delete(queue_recipients).where(queue_recipients.c.message_id.in_(done)))
+    await conn.execute(delete(queue_messages).where(queue_messages.c.id.in_(done)))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from courriel.delivery.queue import enqueue
 from courriel.marketing.consent import set_consent
 from courriel.marketing.contacts import upsert_contact
 from courriel.marketing.gdpr import export_person, forget
@@ -27,6 +28,7 @@ from courriel.storage.models.marketing import (
     orders,
     suppressions,
 )
+from courriel.storage.models.queue import queue_attempts, queue_messages, queue_recipients
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -188,3 +190,43 @@ async def test_forget_erases_and_leaves_only_a_hash(database: Database) -> None:
     person = await export_person(database, "erin@example.com")
     assert person["contact"] is None
     assert [s["reason"] for s in person["suppressions"]] == ["forgotten"]
+
+
+async def test_forget_drops_mail_still_queued_for_the_person(database: Database) -> None:
+    async with database.write() as conn:
+        await upsert_contact(conn, ContactData(email="ana@example.com"), now=T0)
+        common = {"sender": "news@shop.example", "size": 10, "trace_header": b""}
+        # A double opt-in confirmation for Ana alone, and a message to Ana and Bob.
+        alone = await enqueue(conn, recipients=["Ana@Example.com"], blob_key="a" * 64, **common)
+        shared = await enqueue(
+            conn, recipients=["ana@example.com", "bob@example.com"], blob_key="b" * 64, **common
+        )
+        ana_shared = (
+            await conn.execute(
+                select(queue_recipients.c.id).where(
+                    queue_recipients.c.message_id == shared,
+                    queue_recipients.c.recipient == "ana@example.com",
+                )
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(queue_attempts).values(
+                recipient_id=ana_shared, attempted_at=T0, outcome="deferred", reply="451 later"
+            )
+        )
+    assert await forget(database, "ana@example.com", now=T1)
+    async with database.read() as conn:
+        left = (
+            await conn.execute(
+                select(queue_recipients.c.message_id, queue_recipients.c.recipient).order_by(
+                    queue_recipients.c.id
+                )
+            )
+        ).all()
+        messages = set((await conn.execute(select(queue_messages.c.id))).scalars())
+        attempts = (await conn.execute(select(func.count()).select_from(queue_attempts))).scalar()
+    # Ana's confirmation is gone with its message; Bob still gets the shared one.
+    assert [tuple(row) for row in left] == [(shared, "bob@example.com")]
+    assert messages == {shared}
+    assert alone not in messages
+    assert attempts == 0
