@@ -192,15 +192,23 @@ async def test_forget_erases_and_leaves_only_a_hash(database: Database) -> None:
     assert [s["reason"] for s in person["suppressions"]] == ["forgotten"]
 
 
+async def _enqueue(conn: AsyncConnection, recipients: list[str], key: str) -> int:
+    return await enqueue(
+        conn,
+        sender="news@shop.example",
+        recipients=recipients,
+        blob_key=key * 64,
+        size=10,
+        trace_header=b"",
+    )
+
+
 async def test_forget_drops_mail_still_queued_for_the_person(database: Database) -> None:
     async with database.write() as conn:
         await upsert_contact(conn, ContactData(email="ana@example.com"), now=T0)
-        common = {"sender": "news@shop.example", "size": 10, "trace_header": b""}
         # A double opt-in confirmation for Ana alone, and a message to Ana and Bob.
-        alone = await enqueue(conn, recipients=["Ana@Example.com"], blob_key="a" * 64, **common)
-        shared = await enqueue(
-            conn, recipients=["ana@example.com", "bob@example.com"], blob_key="b" * 64, **common
-        )
+        alone = await _enqueue(conn, ["Ana@Example.com"], "a")
+        shared = await _enqueue(conn, ["ana@example.com", "bob@example.com"], "b")
         ana_shared = (
             await conn.execute(
                 select(queue_recipients.c.id).where(
