@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
@@ -362,11 +362,14 @@ def redact_customer_applier(
             )
             await _delete_orders(conn, (int(i) for i in found.scalars()))
             for external_id in order_external_ids:
-                # Events of a guest order have no contact: they go by their key.
+                # Events of a guest order have no contact: they go by their key. The prefix
+                # is compared, not matched as a LIKE pattern: "_" and "%" in a shop's id are
+                # literal, and SQLite's LIKE would also ignore ASCII case.
+                prefix = f"order:{external_id}:"
                 await conn.execute(
                     delete(events).where(
                         events.c.source == ctx.source,
-                        events.c.unique_key.like(f"order:{external_id}:%"),
+                        func.substr(events.c.unique_key, 1, len(prefix)) == prefix,
                     )
                 )
         what = "person erased" if erased else "no contact held; address suppressed"
