@@ -33,6 +33,7 @@ from courriel.config.schema import (
     is_hostname,
     parse_listen,
     parse_nameserver,
+    parse_network,
 )
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "parse_duration",
     "parse_listen",
     "parse_nameserver",
+    "parse_network",
     "render_defaults",
     "render_effective",
 ]

@@ -40,6 +40,7 @@ from courriel.config.schema import (
     is_hostname,
     parse_listen,
     parse_nameserver,
+    parse_network,
 )
 from courriel.errors import ConfigError, ConfigProblem, InvalidInput
 
@@ -241,6 +242,8 @@ def _check_kind(kind: str | None, value: str) -> str:
         parse_listen(value)
     elif kind == "nameserver":
         parse_nameserver(value)
+    elif kind == "network":
+        parse_network(value)
     elif kind == "hostname" and value and not is_hostname(value.rstrip(".")):
         raise InvalidInput("not a valid host name (RFC 1123 §2.1)")
     elif kind == "url":

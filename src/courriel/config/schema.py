@@ -7,10 +7,11 @@ defaults`` prints above the key. The section's docstring heads its table.
 
 Field metadata understood by the loader:
     ``doc``   the text printed above the key (required on every field).
-    ``kind``  extra validation for a ``str`` field or the items of a list:
+    ``kind``  extra validation (parsers in :mod:`courriel.config.values`) for a
+              ``str`` field or the items of a list:
               ``listen`` (``host:port`` or empty), ``nameserver`` (``ip`` or
-              ``ip:port``), ``hostname``, ``url`` or ``path`` (relative to the
-              data folder; the loader makes it absolute).
+              ``ip:port``), ``network`` (an IP or CIDR), ``hostname``, ``url`` or
+              ``path`` (relative to the data folder; the loader makes it absolute).
     ``min``   the smallest value an ``int`` field accepts.
 
 Invariants:
@@ -22,14 +23,19 @@ Invariants:
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import socket
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal
 
-from courriel.errors import InvalidInput
+# The value parsers live in config.values; they are re-exported here, where they were first.
+from courriel.config.values import (
+    ListenAddress,
+    default_hostname,
+    is_hostname,
+    parse_listen,
+    parse_nameserver,
+    parse_network,
+)
 
 __all__ = [
     "BlobStore",
@@ -51,133 +57,17 @@ __all__ = [
     "is_hostname",
     "parse_listen",
     "parse_nameserver",
+    "parse_network",
 ]
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 BlobStore = Literal["fs", "sql"]
 RelayTls = Literal["starttls", "tls", "none"]
 
-# RFC 1123 §2.1: labels of letters, digits and hyphens (not at either end), at most 63
-# octets each, 253 in all (without the trailing dot).
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
-
 
 def _meta(doc: str, **extra: Any) -> dict[str, Any]:
     """Field metadata: the documentation of a key and its optional ``kind`` and ``min``."""
     return {"doc": doc, **extra}
-
-
-def is_hostname(name: str) -> bool:
-    """Tell whether ``name`` is a syntactically valid DNS host name (RFC 1123 §2.1).
-
-    Args:
-        name: the candidate, without a trailing dot.
-
-    Returns:
-        True when every label is 1-63 letters, digits or inner hyphens and the
-        whole is at most 253 characters.
-    """
-    if not name or len(name) > 253:
-        return False
-    return all(_LABEL.fullmatch(label) for label in name.split("."))
-
-
-def default_hostname() -> str:
-    """Compute the default ``server.hostname``: this machine's FQDN, lower-cased.
-
-    Returns:
-        ``socket.getfqdn()`` in lower case when it is a valid name with a dot,
-        else ``localhost``.
-    """
-    name = socket.getfqdn().lower().rstrip(".")
-    if "." in name and is_hostname(name) and not name.endswith(".localdomain"):
-        return name
-    return "localhost"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListenAddress:
-    """A parsed ``listen.*`` value. ``port`` 0 asks the system for a free port."""
-
-    host: str  # an IP literal (IPv6 without brackets) or a host name
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def _parse_port(text: str, value: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
-        raise InvalidInput(f"bad port in {value!r}; expected 0-65535")
-    return int(text)
-
-
-def parse_listen(value: str) -> ListenAddress | None:
-    """Parse a ``listen.*`` value: ``host:port``, ``[ipv6]:port`` or ``""`` (disabled).
-
-    Args:
-        value: the configured text.
-
-    Returns:
-        The address, or None when the listener is disabled.
-
-    Raises:
-        InvalidInput: the text is not a valid ``host:port``.
-    """
-    value = value.strip()
-    if not value:
-        return None
-    if value.startswith("["):
-        inner, sep, port = value[1:].partition("]:")
-        if not sep:
-            raise InvalidInput(f"bad address {value!r}; expected [ipv6]:port")
-        try:
-            ipaddress.IPv6Address(inner)
-        except ValueError as exc:
-            raise InvalidInput(f"bad IPv6 address in {value!r}") from exc
-        return ListenAddress(host=inner, port=_parse_port(port, value))
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        raise InvalidInput(f"bad address {value!r}; expected host:port such as 0.0.0.0:25")
-    if ":" in host:
-        raise InvalidInput(f"bad address {value!r}; write IPv6 addresses as [::1]:25")
-    if not _is_ip(host) and not is_hostname(host):
-        raise InvalidInput(f"bad host in {value!r}; expected an IP address or a host name")
-    return ListenAddress(host=host, port=_parse_port(port, value))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_nameserver(value: str) -> tuple[str, int]:
-    """Parse a ``dns.nameservers`` item: ``ip``, ``ip:port``, ``ipv6`` or ``[ipv6]:port``.
-
-    Args:
-        value: one item of the list.
-
-    Returns:
-        ``(ip, port)``, the port being 53 (the DNS port) when not given.
-
-    Raises:
-        InvalidInput: the item is not an IP address with an optional port.
-    """
-    value = value.strip()
-    if _is_ip(value):
-        return value, 53
-    if value.startswith("["):
-        address = parse_listen(value)
-    else:
-        host, sep, port = value.rpartition(":")
-        address = ListenAddress(host=host, port=_parse_port(port, value)) if sep else None
-    if address is None or not _is_ip(address.host) or address.port == 0:
-        raise InvalidInput(f"bad name server {value!r}; expected ip or ip:port")
-    return address.host, address.port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -462,6 +352,14 @@ class HttpSection:
         metadata=_meta(
             "Base URL of every link put in mail (tracking, unsubscribe) and of the dashboard.",
             kind="url",
+        ),
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "Reverse proxies (IPs, CIDRs) whose X-Forwarded-For is believed: the client is "
+            "the rightmost hop not listed. Empty: trust none. See docs/operations.md.",
+            kind="network",
         ),
     )
 

@@ -37,7 +37,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
@@ -58,6 +58,7 @@ from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
 from courriel.storage.db import Database
 from courriel.web.auth import SERVICES_STATE_KEY
+from courriel.web.clientip import ProxyTrust
 from courriel.web.problems import EXCEPTION_HANDLERS
 
 __all__ = ["MAX_BODY", "Services", "WebServices", "create_app"]
@@ -77,6 +78,8 @@ class WebServices:
         clock: the current time, timezone-aware UTC (injected so tests control it).
         sender: the From address of mail the web edge causes (double opt-in confirmations);
             empty means ``noreply@<host of public_url>``.
+        trusted_proxies: reverse proxies whose ``X-Forwarded-For`` names the client
+            (``http.trusted_proxies``); read it through :func:`courriel.web.clientip.client_ip`.
     """
 
     db: Database
@@ -85,6 +88,7 @@ class WebServices:
     mailer: Mailer
     clock: Callable[[], datetime]
     sender: str = ""
+    trusted_proxies: ProxyTrust = field(default_factory=ProxyTrust)
 
     @property
     def mail_sender(self) -> str:

@@ -12,6 +12,7 @@ from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
 from courriel.storage.models import utcnow
 from courriel.web.app import WebServices, create_app
+from courriel.web.clientip import ProxyTrust
 from courriel.web.server import HttpServer
 
 __all__ = ["http_listener"]
@@ -26,5 +27,6 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         links=links,
         mailer=mailer,
         clock=utcnow,
+        trusted_proxies=ProxyTrust.parse(config.http.trusted_proxies),
     )
     return HttpServer(create_app(web))

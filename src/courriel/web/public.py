@@ -7,8 +7,9 @@ Invariants:
 - These pages answer HTML, never problem JSON: a person reads them. A bad, expired or
   cancelled link is a 400 page that says so and nothing more (no list or address).
 - Every value put in the page is HTML-escaped.
-- The IP recorded in the consent proof is the connecting peer's; behind a reverse proxy it
-  is the proxy's (no forwarded header is trusted).
+- The IP recorded in the consent proof is the client's as :func:`courriel.web.clientip.client_ip`
+  resolves it: the connecting peer, or behind a trusted reverse proxy (``http.trusted_proxies``)
+  the rightmost untrusted ``X-Forwarded-For`` hop; a forwarded header from anyone else is ignored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from litestar.types import ControllerRouterHandler
 from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.lists import CONFIRM_MAX_AGE, CONFIRM_PURPOSE, confirm_subscription
 from courriel.web.app import Services
+from courriel.web.clientip import client_ip
 
 __all__ = ["ROUTES"]
 
@@ -78,7 +80,7 @@ async def confirm_action(
     services: Services, token: FromPath[str], request: Request[Any, Any, Any]
 ) -> Response[str]:
     """Confirm the subscription the link names, recording the person's IP as proof."""
-    ip = request.client.host if request.client else None
+    ip = client_ip(request, services.trusted_proxies)
     try:
         name = await confirm_subscription(services.db, services.links, token, ip, services.clock())
     except (InvalidInput, NotFound):

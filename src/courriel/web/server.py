@@ -9,8 +9,11 @@ Invariants:
   caller (uvicorn itself would ``sys.exit``) and port 0 gives the real port at once.
 - uvicorn never installs signal handlers (``Server.serve`` would): the node owns signals.
   We drive uvicorn's ``startup`` / ``main_loop`` / ``shutdown`` steps ourselves.
-- uvicorn configures no logging (``log_config=None``) and writes no access log; the
-  ``uvicorn.error`` logger propagates to the node's handlers.
+- uvicorn configures no logging (``log_config=None``) and writes no access log (paths carry
+  link tokens); the ``uvicorn.error`` logger propagates to the node's handlers.
+- uvicorn's proxy headers are off: the client address behind a reverse proxy is resolved by
+  :mod:`courriel.web.clientip` from ``http.trusted_proxies`` (uvicorn's own default would
+  trust 127.0.0.1 or ``$FORWARDED_ALLOW_IPS``, outside our config).
 """
 
 from __future__ import annotations

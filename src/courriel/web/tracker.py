@@ -41,6 +41,7 @@ from courriel.integrations.tracker import (
     track,
 )
 from courriel.web.app import Services, WebServices
+from courriel.web.clientip import client_ip
 from courriel.web.problems import problem
 
 __all__ = ["ROUTES", "STATE_KEY", "TrackerState"]
@@ -58,7 +59,7 @@ _Req = Request[Any, Any, Any]
 class TrackerState:
     """Per-application state of the tracker routes."""
 
-    limiter: RateLimiter  # keyed by "<site key> <client address>"
+    limiter: RateLimiter  # keyed by "<site key> <client address>" (web.clientip)
 
 
 def _state(app: Litestar, services: WebServices) -> TrackerState:
@@ -171,7 +172,7 @@ async def _checked(
     if not origin_allowed(site, origin):
         return _refused_origin()
     cors = _cors(origin)
-    client = request.client.host if request.client else "unknown"
+    client = client_ip(request, services.trusted_proxies) or "unknown"
     wait = _state(request.app, services).limiter.take(f"{site.public_key} {client}")
     if wait > 0:
         # RFC 6585 §4: 429 with Retry-After in whole seconds.
