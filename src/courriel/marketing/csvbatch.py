@@ -3,7 +3,9 @@
 Owns the SQL of :mod:`courriel.marketing.csvio`. Runs on a synchronous connection
 (:meth:`courriel.storage.db.Database.run_write`: on SQLite, the writer thread), so it does
 no I/O of its own and no per-row query: one SELECT of the batch's contacts, one of their
-tags, one of the erased-address hashes, then executemany INSERTs and UPDATEs.
+tags, one of the erased-address hashes, then executemany INSERTs and UPDATEs. On
+PostgreSQL, addresses another transaction inserted after that SELECT are read once more
+and merged as updates (the INSERT's RETURNING says which were skipped).
 
 Invariants: the merge rules of :func:`courriel.marketing.contacts.upsert_contact`
 (None leaves data, attributes merge, tags add, ``source`` keeps its first value,
@@ -118,15 +120,20 @@ def write_batch(
             _plan_row(plan, row, existing.get(row.email), source=source, now=now)
         except InvalidInput as exc:
             totals.refused.append((row.line, str(exc)))
+    skipped = _insert(conn, plan.inserts)
+    if skipped:
+        _replan_skipped(
+            conn,
+            plan,
+            rows,
+            existing=existing,
+            skipped=skipped,
+            totals=totals,
+            source=source,
+            now=now,
+        )
     refused = {line for line, _ in totals.refused}
     rows = [row for row in rows if row.line not in refused]
-    if plan.inserts:
-        executemany(
-            conn,
-            upsert_insert(conn, contacts).on_conflict_do_nothing(index_elements=["email"]),
-            plan.inserts,
-            table=contacts,
-        )
     ids = _ids(conn, rows, existing)
     _tags(conn, rows, ids, existing, plan=plan, now=now)
     if plan.updates:
@@ -139,6 +146,54 @@ def write_batch(
     totals.updated += len(plan.changed)
     totals.unchanged += len(existing) - len(plan.changed)
     return totals
+
+
+def _insert(conn: Connection, inserts: list[dict[str, Any]]) -> set[str]:
+    """Insert the new contacts; returns the addresses another transaction inserted first.
+
+    On PostgreSQL a concurrent writer (the API, a webhook, another import) may insert an
+    address between this batch's SELECT and its INSERT: ON CONFLICT DO NOTHING skips the
+    row, and RETURNING tells which. On SQLite the batch runs in a ``BEGIN IMMEDIATE``
+    transaction (:meth:`Database.run_write`), which holds the only write lock from before
+    the SELECT, so nothing can come in between.
+    """
+    if not inserts:
+        return set()
+    statement = upsert_insert(conn, contacts).on_conflict_do_nothing(index_elements=["email"])
+    if conn.dialect.name == "sqlite":
+        executemany(conn, statement, inserts, table=contacts)
+        return set()
+    done = set(conn.execute(statement.returning(contacts.c.email), inserts).scalars())
+    return {values["email"] for values in inserts} - done
+
+
+def _replan_skipped(
+    conn: Connection,
+    plan: _Plan,
+    rows: list[BatchRow],
+    *,
+    existing: dict[str, RowMapping],
+    skipped: set[str],
+    totals: BatchTotals,
+    source: str,
+    now: datetime,
+) -> None:
+    """Merge the rows whose INSERT lost a race into the contacts that won it, as updates."""
+    plan.inserts = [values for values in plan.inserts if values["email"] not in skipped]
+    won = conn.execute(_EXISTING, {"emails": sorted(skipped)}).mappings()
+    existing.update({stored["email"]: stored for stored in won})
+    for row in rows:
+        if row.email not in skipped:
+            continue
+        stored = existing.get(row.email)
+        if stored is None:
+            # Inserted and deleted again by others since: the row is reported, not lost.
+            totals.refused.append((row.line, "the contact changed during the import: retry"))
+            continue
+        try:
+            _plan_row(plan, row, stored, source=source, now=now)
+        except InvalidInput as exc:
+            totals.refused.append((row.line, str(exc)))
 
 
 def _drop_forgotten(conn: Connection, rows: list[BatchRow], totals: BatchTotals) -> list[BatchRow]:
