@@ -30,6 +30,7 @@ __all__ = [
     "ProductInfo",
     "ProductStatus",
     "VariantData",
+    "categories_of",
     "delete_product",
     "product_infos",
     "upsert_product",
@@ -215,16 +216,7 @@ async def product_infos(
             .where(products.c.external_id.in_(wanted))
         )
     ).all()
-    ids = [int(row.id) for row in rows]
-    categories: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        found = await conn.execute(
-            select(product_categories.c.product_id, product_categories.c.category)
-            .where(product_categories.c.product_id.in_(ids))
-            .order_by(product_categories.c.category)
-        )
-        for product_id, category in found.all():
-            categories[int(product_id)].append(str(category))
+    categories = await categories_of(conn, [int(row.id) for row in rows])
     return {
         str(row.external_id): ProductInfo(
             id=int(row.id),
@@ -235,3 +227,17 @@ async def product_infos(
         )
         for row in rows
     }
+
+
+async def categories_of(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, list[str]]:
+    """The categories of each product (every id present, sorted names; [] when none)."""
+    found: dict[int, list[str]] = {int(i): [] for i in ids}
+    if found:
+        rows = await conn.execute(
+            select(product_categories.c.product_id, product_categories.c.category)
+            .where(product_categories.c.product_id.in_(list(found)))
+            .order_by(product_categories.c.category)
+        )
+        for product_id, category in rows.all():
+            found[int(product_id)].append(str(category))
+    return found

@@ -15,12 +15,11 @@ from litestar.params import FromPath, QueryParameter
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import Select, select
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
+from courriel.marketing.products import categories_of
 from courriel.storage.models.marketing import (
     integrations,
-    product_categories,
     product_variants,
     products,
 )
@@ -37,19 +36,6 @@ def _query() -> Select[Any]:
     return select(products, integrations.c.name.label("integration")).outerjoin(
         integrations, integrations.c.id == products.c.integration_id
     )
-
-
-async def _categories(conn: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
-    found: dict[int, list[str]] = {i: [] for i in ids}
-    if ids:
-        rows = await conn.execute(
-            select(product_categories.c.product_id, product_categories.c.category)
-            .where(product_categories.c.product_id.in_(ids))
-            .order_by(product_categories.c.category)
-        )
-        for product_id, category in rows.all():
-            found[int(product_id)].append(str(category))
-    return found
 
 
 def _product(row: RowMapping, categories: list[str]) -> dict[str, Any]:
@@ -90,7 +76,7 @@ async def index(
         statement = statement.where(products.c.status == status)
     async with services.db.read() as conn:
         rows = (await conn.execute(statement.order_by(products.c.id).limit(limit))).mappings().all()
-        categories = await _categories(conn, [int(r["id"]) for r in rows])
+        categories = await categories_of(conn, [int(r["id"]) for r in rows])
     return page(
         rows,
         limit=limit,
@@ -111,7 +97,7 @@ async def read(services: Services, product_id: FromPath[int]) -> dict[str, Any]:
         row = (await conn.execute(_query().where(products.c.id == product_id))).mappings().first()
         if row is None:
             raise NotFound(f"no product {product_id}")
-        categories = await _categories(conn, [product_id])
+        categories = await categories_of(conn, [product_id])
         variants = (
             await conn.execute(
                 select(product_variants)
