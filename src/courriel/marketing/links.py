@@ -1,9 +1,10 @@
 """Signed tokens for links put in mail (double opt-in confirmation, unsubscribe, …).
 
-Owns the token format: ``<body>.<mac>``, both unpadded base64url, where ``body`` is the
-compact JSON ``{"p": payload, "t": issued-at (Unix seconds)}`` and ``mac`` is
-HMAC-SHA256(key, purpose ‖ 0x00 ‖ body). The purpose is inside the MAC, so a token made
-for one purpose never verifies for another.
+Owns the token format: ``<body>.<mac>``, both unpadded base64url (RFC 4648 §5, the URL-
+and filename-safe alphabet; padding dropped as §3.2 allows), where ``body`` is the compact
+JSON ``{"p": payload, "t": issued-at (Unix seconds)}`` and ``mac`` is
+HMAC-SHA256(key, purpose ‖ 0x00 ‖ body) (RFC 2104 HMAC over SHA-256). The purpose is
+inside the MAC, so a token made for one purpose never verifies for another.
 
 Invariants:
 - Verification compares MACs with :func:`hmac.compare_digest` and parses nothing before
@@ -33,6 +34,7 @@ MAX_TOKEN = 4096
 
 
 def _b64encode(data: bytes) -> str:
+    # RFC 4648 §5: base64url; §3.2: the "=" padding may be left out when the length is known.
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -62,6 +64,7 @@ class LinkSigner:
         self._clock = clock
 
     def _mac(self, purpose: str, body: str) -> bytes:
+        # RFC 2104 §2: HMAC with SHA-256 as H (B = 64, L = 32 octets).
         message = purpose.encode("utf-8") + b"\x00" + body.encode("ascii")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 

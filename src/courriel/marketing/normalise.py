@@ -6,7 +6,11 @@ malformed data out of the contacts table. Every function raises
 
 Rules:
 - email: :func:`courriel.mail.address.normalize_address` (local part lower-cased, domain as
-  lower-case A-labels).
+  lower-case A-labels, RFC 5890 IDNA). RFC 5321 §2.4 says a local part MAY be case-sensitive
+  and only the domain is not; lower-casing the whole address is a deliberate choice: the
+  address identifies a contact, and ``Ana@shop.example`` typed at checkout and
+  ``ana@shop.example`` in an import are one person (Mailchimp and Klaviyo do the same).
+  Mail is still sent to the stored, lower-cased form, which every common provider accepts.
 - names, region, city, postal code: stripped; an empty string clears the stored value.
 - phone: E.164 via ``phonenumbers``; a number without ``+`` is read in the contact's
   country only (no other default region), and must be a possible number there.
@@ -68,6 +72,9 @@ ISO_COUNTRIES: frozenset[str] = frozenset(_ISO_CODES.split())
 
 def normalise_email(value: str, *, field: str = "email") -> str:
     """The normalised address, or InvalidInput naming ``field``.
+
+    The whole address is lower-cased (see the module docstring on RFC 5321 §2.4) and the
+    domain becomes A-labels (RFC 5890), so two spellings of one address are one contact.
 
     Raises:
         InvalidInput: the value is not a mailbox address.
