@@ -46,6 +46,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from _args import median_rows, positive, server_list
 from _delivery_sink import host_addresses
 from _delivery_work import DkimRate, domain_names, enqueue_all, inject_smtp, time_dkim
 from _postfix_relay import PostfixRelay, tree_pss_kib
@@ -94,13 +95,6 @@ class Row:
         )
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def _counts(value: str) -> tuple[int, ...]:
     try:
         counts = tuple(int(v) for v in value.split(",") if v.strip())
@@ -111,25 +105,20 @@ def _counts(value: str) -> tuple[int, ...]:
     return counts
 
 
-def _servers(value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    if not names or any(name not in SERVERS for name in names):
-        raise argparse.ArgumentTypeError(f"choose among {','.join(SERVERS)}")
-    return names
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--messages", type=_positive, default=50_000, help="messages per run")
+    parser.add_argument("--messages", type=positive, default=50_000, help="messages per run")
     parser.add_argument("--domains", type=_counts, default=(1, 50), help="e.g. 1,50")
-    parser.add_argument("--size", type=_positive, default=5000, help="bytes per message")
-    parser.add_argument("--rounds", type=_positive, default=1, help="runs per server, interleaved")
-    parser.add_argument("--only", type=_servers, default=SERVERS, help="courriel,postfix")
+    parser.add_argument("--size", type=positive, default=5000, help="bytes per message")
+    parser.add_argument("--rounds", type=positive, default=1, help="runs per server, interleaved")
+    parser.add_argument(
+        "--only", type=server_list(SERVERS), default=SERVERS, help="courriel,postfix"
+    )
     parser.add_argument("--database-url", default=None, help="courriel's database.url")
     parser.add_argument("--courriel", type=Path, default=Path(sys.executable).parent / "courriel")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--run-timeout", type=_positive, default=1800, help="seconds per run")
+    parser.add_argument("--run-timeout", type=positive, default=1800, help="seconds per run")
     return parser.parse_args(argv)
 
 
@@ -367,11 +356,7 @@ def _lines(rows: list[Row]) -> Iterator[str]:
 
 def medians(rows: list[Row]) -> list[Row]:
     """One row per (server, domains): the run with the median msg/s."""
-    result: list[Row] = []
-    for key in dict.fromkeys((r.server, r.domains) for r in rows):
-        runs = sorted((r for r in rows if (r.server, r.domains) == key), key=lambda r: r.msg_per_s)
-        result.append(runs[len(runs) // 2])
-    return result
+    return median_rows(rows, group=lambda r: (r.server, r.domains), score=lambda r: r.msg_per_s)
 
 
 def report(

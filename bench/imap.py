@@ -43,6 +43,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _args import median_rows, positive, server_list
 from _imapseed import DATE, PASSWORD, USER, messages, seed_courriel
 from _servers import BENCH_DIR, _start_drain, _stop, _wait_ready, free_port
 
@@ -83,31 +84,19 @@ class Running:
     cafile: Path
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-def _servers(value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    if not names or any(name not in SERVERS for name in names):
-        raise argparse.ArgumentTypeError(f"choose among {','.join(SERVERS)}")
-    return names
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clients", type=_positive, default=20, help="concurrent clients")
-    parser.add_argument("--count", type=_positive, default=10_000, help="messages in INBOX")
+    parser.add_argument("--clients", type=positive, default=20, help="concurrent clients")
+    parser.add_argument("--count", type=positive, default=10_000, help="messages in INBOX")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of one round")
-    parser.add_argument("--rounds", type=_positive, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=positive, default=3, help="interleaved rounds")
     parser.add_argument(
         "--idle-every", type=float, default=0.25, help="seconds between IDLE wake-ups (0: none)"
     )
-    parser.add_argument("--only", type=_servers, default=SERVERS, help="courriel,dovecot")
+    parser.add_argument(
+        "--only", type=server_list(SERVERS), default=SERVERS, help="courriel,dovecot"
+    )
     parser.add_argument("--database-url", default=None, help="courriel's database.url")
     parser.add_argument(
         "--courriel", type=Path, default=Path(sys.executable).parent / "courriel",
@@ -274,11 +263,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> list[Row]:
 
 def medians(rows: list[Row]) -> list[Row]:
     """Per server, the round with the median ops/s."""
-    result: list[Row] = []
-    for name in dict.fromkeys(row.server for row in rows):
-        runs = sorted((r for r in rows if r.server == name), key=lambda r: r.ops_per_s)
-        result.append(runs[len(runs) // 2])
-    return result
+    return median_rows(rows, group=lambda r: r.server, score=lambda r: r.ops_per_s)
 
 
 def _lines(rows: list[Row]) -> Iterator[str]:

@@ -38,6 +38,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _args import median_rows, positive, server_list
 from _servers import BENCH_DIR, aiosmtpd_server, courriel_server, postfix_server
 from postfix_sink import available as postfix_available
 
@@ -63,32 +64,20 @@ class Row:
     note: str = ""  # why the server was skipped or could not run
 
 
-def _servers(value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in SERVERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose among {','.join(SERVERS)}")
-    return names
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clients", type=_positive, default=20, help="concurrent clients")
-    parser.add_argument("--messages", type=_positive, default=100, help="messages per client")
-    parser.add_argument("--size", type=_positive, default=5000, help="bytes per message")
+    parser.add_argument("--clients", type=positive, default=20, help="concurrent clients")
+    parser.add_argument("--messages", type=positive, default=100, help="messages per client")
+    parser.add_argument("--size", type=positive, default=5000, help="bytes per message")
     parser.add_argument(
-        "--per-connection", type=_positive, default=10, help="messages per SMTP connection"
+        "--per-connection", type=positive, default=10, help="messages per SMTP connection"
     )
     parser.add_argument(
-        "--only", type=_servers, default=SERVERS, help="comma-separated: " + ",".join(SERVERS)
+        "--only",
+        type=server_list(SERVERS),
+        default=SERVERS,
+        help="comma-separated: " + ",".join(SERVERS),
     )
     parser.add_argument(
         "--database-url", default=None, help="courriel's database.url (default: SQLite in TMP)"
@@ -101,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive,
         default=3,
         help="runs per server, interleaved (the disk's speed drifts; the median is compared)",
     )
@@ -109,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the temporary folder (logs, data) and print it"
     )
     parser.add_argument(
-        "--run-timeout", type=_positive, default=1800, help="seconds allowed for one server's run"
+        "--run-timeout", type=positive, default=1800, help="seconds allowed for one server's run"
     )
     return parser.parse_args(argv)
 
@@ -196,11 +185,7 @@ def _lines(rows: list[Row], *, failures: bool = True) -> Iterator[str]:
 
 def medians(rows: list[Row]) -> list[Row]:
     """One row per server: the run with the median msg/s (rows of failed runs are kept)."""
-    result: list[Row] = []
-    for name in dict.fromkeys(row.server for row in rows):
-        runs = sorted((r for r in rows if r.server == name), key=lambda r: r.msg_per_s)
-        result.append(runs[len(runs) // 2])
-    return result
+    return median_rows(rows, group=lambda r: r.server, score=lambda r: r.msg_per_s)
 
 
 def _ratios(rows: list[Row]) -> Iterator[str]:
