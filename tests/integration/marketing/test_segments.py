@@ -289,6 +289,48 @@ CASES: list[tuple[str, dict[str, Any], set[int]]] = [
         },
         {3},
     ),
+    # Several semi-joins under one OR (one UNION ALL list on PostgreSQL), then AND: the OR
+    # must stay grouped ("a OR b OR c AND d" would let the unsubscribed clicker in).
+    (
+        "any of lists, and a condition",
+        {
+            "kind": "all",
+            "conditions": [
+                {
+                    "kind": "any",
+                    "conditions": [
+                        {"kind": "tag", "tag": "new"},
+                        {"kind": "engagement", "action": "clicked"},
+                        L("country", "eq", "FR"),
+                        {"kind": "bought", "product_id": 1},
+                    ],
+                },
+                {
+                    "kind": "not",
+                    "condition": {
+                        "kind": "consent",
+                        "channel": "email",
+                        "status": ["unsubscribed"],
+                    },
+                },
+            ],
+        },
+        {1, 3, 4},
+    ),
+    (
+        "not any of lists",
+        {
+            "kind": "not",
+            "condition": {
+                "kind": "any",
+                "conditions": [
+                    {"kind": "engagement", "action": "opened"},
+                    {"kind": "engagement", "action": "clicked"},
+                ],
+            },
+        },
+        {3, 4},
+    ),
 ]
 
 

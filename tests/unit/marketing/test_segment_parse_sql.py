@@ -70,3 +70,28 @@ def test_counts_group_by_a_never_null_owner() -> None:
     text = sql(viewed, postgresql.dialect())
     assert "GROUP BY coalesce(events.contact_id, 0)" in text
     assert "HAVING count(*) >= 3" in text
+
+
+def test_an_or_of_semi_joins_is_one_union_on_postgresql_only() -> None:
+    definition = {
+        "kind": "all",
+        "conditions": [
+            {
+                "kind": "any",
+                "conditions": [
+                    {"kind": "tag", "tag": "vip"},
+                    {"kind": "engagement", "action": "opened", "within_days": 30},
+                    {"kind": "consent", "channel": "sms", "status": ["subscribed"]},
+                ],
+            },
+            {"kind": "consent", "channel": "email", "status": ["subscribed"]},
+        ],
+    }
+    pg = sql(definition, postgresql.dialect())
+    assert pg.count(" IN (SELECT") == 1
+    assert "UNION ALL" in pg
+    assert ") IS true) OR contacts.sms_status IN ('subscribed'))" in pg
+    lite = sql(definition, sqlite.dialect())
+    assert lite.count(" IN (SELECT") == 2
+    assert "UNION" not in lite
+    assert "WHERE ((contacts.id IN (SELECT" in lite

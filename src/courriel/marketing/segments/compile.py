@@ -44,9 +44,19 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from courriel.marketing.segments import tree as t
-from courriel.marketing.segments.sqlparts import Absent, AsciiLower, JsonPart, fold, owner_of
+from courriel.marketing.segments.sqlparts import (
+    Absent,
+    AnyIn,
+    AsciiLower,
+    JsonPart,
+    fold,
+    owner_of,
+)
 from courriel.storage.models.marketing import (
     contact_tags,
     contacts,
@@ -132,7 +142,7 @@ class _Compiler:
             case t.All(conditions=items):
                 return and_(*(self.node(n) for n in items)) if items else true()
             case t.Any(conditions=items):
-                return or_(*(self.node(n) for n in items)) if items else false()
+                return self.any(items) if items else false()
             case t.Not(condition=inner):
                 return not_(self.node(inner))
             case t.Profile() | t.Location():
@@ -153,6 +163,15 @@ class _Compiler:
             case t.Event() | t.Engagement():
                 return self.event(node)
         raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
+
+    def any(self, items: tuple[t.Node, ...]) -> ColumnElement[bool]:
+        """An OR; two or more semi-joins (``contacts.id IN (SELECT …)``) become one AnyIn."""
+        compiled = [self.node(n) for n in items]
+        lists = [ids for ids in map(_semi_join_list, compiled) if ids is not None]
+        if len(lists) < 2:
+            return or_(*compiled)
+        rest = [c for c in compiled if _semi_join_list(c) is None]
+        return or_(AnyIn(lists), *rest)
 
     def column(self, node: t.Profile | t.Location) -> ColumnElement[bool]:
         column = contacts.c[node.field]
@@ -283,6 +302,19 @@ class _Compiler:
             return contacts.c.id.in_(grouped.having(func.count() == node.count))
         # at_most N (N ≥ 1): everyone but those who did it more than N times.
         return contacts.c.id.not_in(grouped.having(func.count() > node.count))
+
+
+def _semi_join_list(expr: ColumnElement[bool]) -> Select[AnyValue] | None:
+    """The SELECT of ``contacts.id IN (SELECT …)``, None for any other expression."""
+    if not (
+        isinstance(expr, BinaryExpression)
+        and expr.operator is operators.in_op
+        and expr.left is contacts.c.id
+        and isinstance(expr.right, ScalarSelect)
+    ):
+        return None
+    inner = expr.right.element
+    return inner if isinstance(inner, Select) else None
 
 
 def _days(value: object) -> int:
