@@ -120,6 +120,9 @@ class Database:
         # would be closed again on return, and reopening one (PRAGMAs, a thread per
         # aiosqlite connection) costs more than the query it serves.
         kwargs: dict[str, Any] = {
+            # Errors must never carry bound values (addresses, message data, secrets) into
+            # logs or tracebacks; StorageError already drops them from its own message.
+            "hide_parameters": True,
             "pool_pre_ping": dialect == "postgresql",
             "pool_size": 16,
             "max_overflow": 16,
@@ -217,7 +220,7 @@ class Database:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="courriel-sqlite-writer")
             sync_url = self.engine.url.set(drivername="sqlite+pysqlite")
-            self._sync_engine = create_engine(sync_url, poolclass=StaticPool)
+            self._sync_engine = create_engine(sync_url, poolclass=StaticPool, hide_parameters=True)
             event.listen(self._sync_engine, "connect", _sqlite_connect)
             event.listen(self._sync_engine, "begin", _sqlite_begin)
         return self._writer
