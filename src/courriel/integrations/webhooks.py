@@ -170,12 +170,16 @@ async def handle_webhook(
         now=now,
     )
     outcome = await _run(db, request)
+    # The name, topic and delivery id come from the request, signed or not: written
+    # escaped (one log line each, never a forged second one from a CR/LF in a URL).
     line = "webhook %s:%s topic=%s delivery=%s status=%d %s"
-    args: list[object] = [adapter.kind, name, request.topic, request.delivery_id]
+    args: list[object] = [adapter.kind] + [
+        _printable(v) for v in (name, request.topic, request.delivery_id)
+    ]
     args += [outcome.status, outcome.result]
     if outcome.field:
         line += " field=%s"
-        args.append(outcome.field)
+        args.append(_printable(outcome.field))
     log.log(logging.INFO if outcome.status < 500 else logging.ERROR, line, *args)
     return outcome
 
@@ -316,3 +320,8 @@ async def _reject(
             what = detail if field is None else f"{field}: {detail}"
             await _record(conn, integration.id, request, "rejected", what)
     return WebhookOutcome(status=status, result="rejected", detail=detail, field=field)
+
+
+def _printable(value: str) -> str:
+    """``value`` for a log line: as is when printable ASCII, else its escaped repr."""
+    return value if value.isascii() and value.isprintable() else repr(value)

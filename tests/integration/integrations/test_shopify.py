@@ -407,6 +407,19 @@ async def test_one_log_line_without_secret_or_body(
     assert SECRET not in text and "Winfield" not in text
 
 
+async def test_request_values_are_logged_escaped(
+    hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A control character in a header (a terminal escape, say) is written escaped, never raw.
+    caplog.set_level(logging.INFO, logger="courriel.integrations.webhooks")
+    response = await hooks.shopify("customers/\x1b[2Jcreate", shop("customers_create"))
+    assert response.status_code == 400
+    lines = [r.getMessage() for r in caplog.records if r.name == "courriel.integrations.webhooks"]
+    assert len(lines) == 1
+    assert "\x1b" not in lines[0]
+    assert lines[0].endswith("status=400 bad_request field=x-shopify-topic")
+
+
 async def test_data_request_records_a_receipt_only(
     hooks: Hooks, caplog: pytest.LogCaptureFixture
 ) -> None:
