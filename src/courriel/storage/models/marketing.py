@@ -148,6 +148,11 @@ contacts = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_contacts_email_status", "email_status"),
     Index("ix_contacts_country", "country"),
+    # Covering for order-aggregate segments (total spent, with or without the last order
+    # date): an index-only range instead of reading every contact row past its JSON.
+    # bench/segments.py segment 2 (spent > 500, lapsed 180 d): 151 -> 16 ms of CPU on
+    # PostgreSQL, 160 -> 38 ms on SQLite.
+    Index("ix_contacts_spent_last_order", "total_spent_minor", "last_order_at"),
 )
 
 contact_tags = Table(

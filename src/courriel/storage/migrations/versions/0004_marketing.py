@@ -73,6 +73,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_contacts_country", "contacts", ["country"], unique=False)
     op.create_index("ix_contacts_email_status", "contacts", ["email_status"], unique=False)
+    op.create_index(
+        "ix_contacts_spent_last_order",
+        "contacts",
+        ["total_spent_minor", "last_order_at"],
+        unique=False,
+    )
     op.create_table(
         "integrations",
         sa.Column("id", ID, autoincrement=True, nullable=False),
