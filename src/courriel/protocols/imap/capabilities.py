@@ -55,6 +55,7 @@ def after_login(*, append_limit: int) -> list[str]:
         "CONDSTORE",  # RFC 7162 §3.1
         "QRESYNC",  # RFC 7162 §3.2
         "ESEARCH",  # RFC 4731
+        "SEARCHRES",  # RFC 5182 (part of IMAP4rev2, RFC 9051 §6.4.4.1)
         "BINARY",  # RFC 3516
         "STATUS=SIZE",  # RFC 8438
         f"APPENDLIMIT={append_limit}",  # RFC 7889

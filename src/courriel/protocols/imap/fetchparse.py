@@ -166,7 +166,7 @@ def parse_fetch(cur: Cursor, uid: bool) -> Fetch:
         The parsed arguments.
     """
     cur.sp()
-    seqset = cur.seqset()
+    seqset = cur.seqset(saved=True)  # RFC 5182 §3: `$` too
     cur.sp()
     items = _fetch_items(cur)
     changed, vanished = None, False
@@ -212,7 +212,7 @@ def parse_store(cur: Cursor, uid: bool) -> Store:
     """
     del uid
     cur.sp()
-    seqset = cur.seqset()
+    seqset = cur.seqset(saved=True)  # RFC 5182 §3: `$` too
     cur.sp()
     unchanged: int | None = None
     if cur.peek() == _LPAREN:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from courriel.errors import SyntaxProblem
 from courriel.protocols.imap.fetchparse import parse_fetch, parse_store
 from courriel.protocols.imap.lexer import Cursor
-from courriel.protocols.imap.searchparse import BADCHARSET_TEXT, parse_search
+from courriel.protocols.imap.searchparse import BADCHARSET_TEXT, parse_search, requests_save
 from courriel.protocols.imap.types import (
     Append,
     Arguments,
@@ -305,12 +305,12 @@ def _expunge(cur: Cursor, uid: bool) -> Expunge:
         return Expunge()
     # RFC 4315 §2.1: UID EXPUNGE sequence-set
     cur.sp()
-    return Expunge(uids=cur.seqset())
+    return Expunge(uids=cur.seqset(saved=True))  # RFC 5182 §3: `$` too
 
 
 def _copy_move(cur: Cursor, uid: bool) -> CopyMove:
     cur.sp()
-    seqset = cur.seqset()
+    seqset = cur.seqset(saved=True)  # RFC 5182 §3: `$` too
     cur.sp()
     return CopyMove(seqset=seqset, mailbox=cur.mailbox())
 
@@ -456,9 +456,29 @@ def parse_command(parts: list[bytes], literals: list[bytes], *, utf8: bool) -> C
         args = reader(cur, uid)
         cur.expect_end()
     except SyntaxProblem as exc:
-        return BadCommand(tag=tag, text=exc.public, code=_CODES.get(exc.public), verb=verb)
+        return _failed(exc, tag=tag, verb=verb, parts=parts, literals=literals, utf8=utf8)
     if key is not None:
         if len(_cache) >= _CACHE_SIZE:
             del _cache[next(iter(_cache))]  # the oldest entry
         _cache[key] = args
     return Command(tag=tag, name=name, args=args, uid=uid)
+
+
+def _failed(
+    exc: SyntaxProblem,
+    *,
+    tag: str,
+    verb: str,
+    parts: list[bytes],
+    literals: list[bytes],
+    utf8: bool,
+) -> BadCommand:
+    """The BadCommand of a command whose arguments could not be read."""
+    code = _CODES.get(exc.public)
+    resets = False
+    if code == "BADCHARSET":
+        # RFC 5182 §2.1: a SEARCH ... SAVE answered NO empties the saved result.
+        cur = Cursor(parts, literals, utf8=utf8)
+        _head(cur)
+        resets = requests_save(cur)
+    return BadCommand(tag=tag, text=exc.public, code=code, verb=verb, resets_saved=resets)

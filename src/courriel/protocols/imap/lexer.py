@@ -71,6 +71,7 @@ _SYSTEM_FLAGS = {
 }
 
 _SP, _LPAREN, _RPAREN, _DQUOTE, _LBRACE, _TILDE, _BACKSLASH = 32, 40, 41, 34, 123, 126, 92
+_DOLLAR = 36  # RFC 5182 §3 seq-last-command
 
 
 def canonical_flag(flag: str) -> str:
@@ -293,8 +294,13 @@ class Cursor:
 
     # -- structured values -----------------------------------------------------------
 
-    def seqset(self, *, star: bool = True) -> SeqSet:
-        """An RFC 9051 ``sequence-set`` (``*`` as STAR; 0 is invalid)."""
+    def seqset(self, *, star: bool = True, saved: bool = False) -> SeqSet:
+        """An RFC 9051 ``sequence-set`` (``*`` as STAR; 0 is invalid).
+
+        With ``saved``, RFC 5182 §3's ``seq-last-command`` ``$`` is accepted too, alone.
+        """
+        if saved and self.accept(_DOLLAR):
+            return SeqSet((), saved=True)
         raw = self._match(_SEQ_CHARS, "Invalid sequence set")
         ranges: list[tuple[int, int]] = []
         for item in raw.split(b","):

@@ -1,4 +1,5 @@
-"""SEARCH arguments (RFC 9051 §6.4.4, RFC 3501 §6.4.4, RFC 4731 ESEARCH, RFC 7162 MODSEQ).
+"""SEARCH arguments (RFC 9051 §6.4.4, RFC 3501 §6.4.4, RFC 4731 ESEARCH, RFC 7162 MODSEQ,
+RFC 5182 SEARCHRES).
 
 This module owns the search-program grammar: return options, the charset and the tree
 of search keys, read from a :class:`courriel.protocols.imap.lexer.Cursor`.
@@ -20,15 +21,16 @@ from courriel.errors import SyntaxProblem
 from courriel.protocols.imap.lexer import MAX_MODSEQ, Cursor
 from courriel.protocols.imap.types import Search, SearchKey
 
-__all__ = ["BADCHARSET_TEXT", "CHARSETS", "MAX_DEPTH", "parse_search"]
+__all__ = ["BADCHARSET_TEXT", "CHARSETS", "MAX_DEPTH", "parse_search", "requests_save"]
 
 # RFC 9051 §6.4.4: UTF-8 MUST be supported; US-ASCII is the default (RFC 3501).
 CHARSETS = ("UTF-8", "US-ASCII")
 BADCHARSET_TEXT = "Unsupported charset, use one of (UTF-8 US-ASCII)"
 MAX_DEPTH = 64
-_RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+# RFC 4731 §3.1 and RFC 5182 §2.4 (SAVE; RFC 9051 §6.4.4 has all five).
+_RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
 _KEY_WORD = re.compile(rb"[A-Za-z]+")
-_LPAREN, _RPAREN, _DQUOTE = 40, 41, 34
+_LPAREN, _RPAREN, _DQUOTE, _DOLLAR = 40, 41, 34, 36
 
 # RFC 9051 §6.4.4 flag keys: key → (flag, negate).
 _FLAG_KEYS = {
@@ -79,8 +81,9 @@ class _KeyReader:
             c = cur.peek()
             if c == _LPAREN:
                 return SearchKey(op="AND", keys=cur.parenthesised(self.key))
-            if c == 0x2A or 0x30 <= c <= 0x39:
-                return SearchKey(op="SEQ", seqset=cur.seqset())
+            if c == 0x2A or 0x30 <= c <= 0x39 or c == _DOLLAR:
+                # RFC 5182 §3: `$` (the saved result) is a sequence set too.
+                return SearchKey(op="SEQ", seqset=cur.seqset(saved=True))
             return self._word(cur.word(_KEY_WORD, "Invalid search key"))
         finally:
             self.depth -= 1
@@ -124,7 +127,7 @@ class _KeyReader:
 
     def _uid(self, word: str) -> SearchKey:
         self.cur.sp()
-        return SearchKey(op=word, seqset=self.cur.seqset())
+        return SearchKey(op=word, seqset=self.cur.seqset(saved=True))
 
     def _not(self, word: str) -> SearchKey:
         self.cur.sp()
@@ -151,7 +154,10 @@ class _KeyReader:
 
 
 def _return_options(cur: Cursor) -> tuple[str, ...]:
-    """RFC 4731 §3 ``RETURN (...)``; an empty list means ALL."""
+    """RFC 4731 §3 ``RETURN (...)``; an empty list means ALL.
+
+    ``RETURN (SAVE)`` stays ``("SAVE",)``: RFC 5182 §2.4, SAVE alone returns nothing.
+    """
     cur.sp()
 
     def option() -> str:
@@ -198,3 +204,22 @@ def parse_search(cur: Cursor, uid: bool) -> Search:
     while cur.accept_sp():
         keys.append(reader.key())
     return Search(key=SearchKey(op="AND", keys=tuple(keys)), charset=charset, returns=returns)
+
+
+def requests_save(cur: Cursor) -> bool:
+    """Whether a SEARCH asks for ``RETURN (... SAVE ...)``, read as far as that goes.
+
+    Used when the command as a whole failed (NO [BADCHARSET]): RFC 5182 §2.1 then
+    empties the saved result. Never raises.
+
+    Args:
+        cur: positioned after the verb.
+    """
+    try:
+        cur.sp()
+        if cur.lookahead(_KEY_WORD) != "RETURN":
+            return False
+        cur.atom()
+        return "SAVE" in _return_options(cur)
+    except SyntaxProblem:
+        return False

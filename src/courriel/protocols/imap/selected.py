@@ -13,6 +13,9 @@ Invariants:
       order the client must apply them: EXPUNGE, then EXISTS (and RECENT), then FETCH.
     * Once QRESYNC is enabled, expunges are announced as one ``VANISHED uid-set`` line
       (RFC 7162 §3.2.10) under the same timing rules as EXPUNGE.
+    * ``saved`` (RFC 5182's ``$``) belongs to this view, so a new SELECT or EXAMINE,
+      CLOSE and UNSELECT forget it; an expunged message leaves it when the expunge is
+      announced, the moment its sequence number stops being valid (RFC 5182 §2.1).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class SelectedFolder:
     pending: set[int] = field(default_factory=set)  # expunged, not yet announced
     told_exists: int = 0  # the EXISTS count the client knows
     told_recent: int = 0
+    saved: list[int] = field(default_factory=list)  # RFC 5182: `$`, UIDs ascending
 
     @classmethod
     def from_snapshot(cls, snap: FolderSnapshot, *, readonly: bool) -> SelectedFolder:
@@ -105,6 +109,9 @@ class SelectedFolder:
         RFC 9051 §6.4.8: UIDs that do not exist are ignored; sequence numbers above
         the message count are an error (Dovecot answers BAD).
         """
+        if seqset.saved:
+            # RFC 5182 §2.1: `$` names the same messages in UID and sequence forms.
+            return [u for u in self.saved if u in self.meta]
         if uid:
             return self._resolve_uids(seqset)
         count = self.exists
@@ -112,6 +119,20 @@ class SelectedFolder:
             if max(low, high) > count:
                 return None
         return [self.uids[n - 1] for n in seqset.resolve(count)]
+
+    def concrete(self, seqset: SeqSet, *, uid: bool) -> SeqSet:
+        """``seqset`` itself, or for ``$`` the saved result as UIDs or sequence numbers."""
+        if not seqset.saved:
+            return seqset
+        uids = [u for u in self.saved if u in self.meta]
+        numbers = uids if uid else [self.seq_of(u) or 0 for u in uids]
+        ranges: list[tuple[int, int]] = []
+        for n in numbers:  # ascending: runs become ranges, so tests stay short
+            if ranges and ranges[-1][1] == n - 1:
+                ranges[-1] = (ranges[-1][0], n)
+            else:
+                ranges.append((n, n))
+        return SeqSet(tuple(ranges))
 
     def _resolve_uids(self, seqset: SeqSet) -> list[int]:
         """The UIDs in the view that a UID set names, ascending (bisect per range)."""
@@ -191,6 +212,9 @@ class SelectedFolder:
         for uid in gone:
             del self.meta[uid]
             self.recent.discard(uid)
+        if self.saved:
+            # RFC 5182 §2.1: an expunged message leaves the saved result.
+            self.saved = [u for u in self.saved if u in self.meta]
         self.uids = keep
         self.pending.clear()
         self.told_exists = len(self.uids)

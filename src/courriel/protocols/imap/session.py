@@ -311,6 +311,8 @@ class ImapSession:
         return await self._command(event)
 
     def _bad_command(self, event: BadCommand) -> list[Action]:
+        if event.resets_saved and self.selected is not None:
+            self.selected.saved = []  # RFC 5182 §2.1: a SEARCH ... SAVE answered NO
         if event.tag is None:
             return [untagged(f"BAD {event.text}")]
         text = event.text

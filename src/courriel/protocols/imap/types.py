@@ -55,11 +55,14 @@ class SeqSet:
     """An RFC 9051 §9 ``sequence-set``: ranges of numbers, ``*`` as :data:`STAR`.
 
     ``ranges`` keep the client's order and bounds (``4:2`` stays ``(4, 2)``); use
-    :meth:`resolve` to get concrete numbers. ``saved`` is RFC 5182's ``$`` (SEARCHRES),
-    which courriel does not advertise; the parser never sets it.
+    :meth:`resolve` to get concrete numbers. ``saved`` is RFC 5182's ``$`` (SEARCHRES):
+    the result saved by the last ``SEARCH RETURN (SAVE)``, with ``ranges`` empty; only
+    the selected folder knows what it names
+    (:meth:`courriel.protocols.imap.selected.SelectedFolder.concrete`).
     """
 
     ranges: tuple[tuple[int, int], ...]
+    saved: bool = False  # RFC 5182 §2.1: ``$``, the saved search result
 
     def resolve(self, largest: int) -> list[int]:
         """The distinct numbers of the set, ascending, with ``*`` as ``largest``.
@@ -376,13 +379,16 @@ class BadCommand:
     ``tag`` is None when no valid tag was read (answer with an untagged ``* BAD``).
     ``code`` is a response code such as ``TOOBIG`` (RFC 7888 §4 / RFC 4469) or
     ``BADCHARSET``, or None. ``text`` is a short public explanation. ``verb`` is the
-    upper-cased command name when it was read.
+    upper-cased command name when it was read. ``resets_saved`` says the command was a
+    ``SEARCH RETURN (SAVE)`` answered NO (BADCHARSET), which empties the saved result
+    (RFC 5182 §2.1).
     """
 
     tag: str | None
     text: str
     code: str | None = None
     verb: str | None = None
+    resets_saved: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

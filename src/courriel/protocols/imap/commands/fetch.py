@@ -166,7 +166,8 @@ async def cmd_fetch(s: ImapSession, cmd: Command) -> list[Action]:
     out: list[Action] = []
     if args.vanished and args.changed_since is not None:
         # RFC 7162 §3.2.6: the UIDs of the set expunged after CHANGEDSINCE, first.
-        lines = await vanished_earlier(s, view, args.changed_since, args.seqset)
+        known = view.concrete(args.seqset, uid=True)  # RFC 5182 §3: `$` too
+        lines = await vanished_earlier(s, view, args.changed_since, known)
         out += [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))] if lines else []
     stream = _stream(s, view, uids, cmd, needs=needs, seeing=seeing, uid=opts.uid)
     return [*out, Stream(parts=stream)]

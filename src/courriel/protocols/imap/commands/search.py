@@ -1,13 +1,19 @@
-"""SEARCH and UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, CONDSTORE RFC 7162 §3.1.5).
+"""SEARCH and UID SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731, CONDSTORE RFC 7162 §3.1.5,
+SEARCHRES RFC 5182).
 
 Evaluation is :func:`courriel.protocols.imap.search.compile_key`; this module picks the
 candidates, loads message content only when a key needs it, and writes the result as
 ``* SEARCH`` (IMAP4rev1 without RETURN) or ``* ESEARCH`` (RETURN given, or IMAP4rev2).
+
+SEARCHRES invariants: ``$`` in the keys is bound to the saved result before the search
+runs, so ``SEARCH RETURN (SAVE) UID $`` reads the old result; a SAVE search empties the
+saved result first, so one that fails leaves it empty (RFC 5182 §2.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from courriel.errors import NotFound
@@ -35,6 +41,29 @@ def _split(key: SearchKey) -> tuple[list[SearchKey], list[SearchKey]]:
     keys = list(key.keys) if key.op == "AND" else [key]
     content = [k for k in keys if evaluate.needs_message(k)]
     return [k for k in keys if not evaluate.needs_message(k)], content
+
+
+def _bind_saved(key: SearchKey, view: SelectedFolder) -> SearchKey:
+    """``key`` with every ``$`` replaced by the saved result (RFC 5182 §2.2)."""
+    if key.seqset is not None and key.seqset.saved:
+        return replace(key, seqset=view.concrete(key.seqset, uid=key.op == "UID"))
+    if not key.keys:
+        return key
+    return replace(key, keys=tuple(_bind_saved(k, view) for k in key.keys))
+
+
+def _to_save(returns: tuple[str, ...], uids: list[int]) -> list[int]:
+    """What ``RETURN (SAVE ...)`` keeps (RFC 5182 §2.4, RFC 9051 §6.4.4.1).
+
+    With MIN and/or MAX but neither ALL nor COUNT, only those messages; else all.
+    """
+    options = set(returns)
+    if not uids or not options & {"MIN", "MAX"} or options & {"ALL", "COUNT"}:
+        return list(uids)
+    kept = {uids[0]} if "MIN" in options else set()
+    if "MAX" in options:
+        kept.add(uids[-1])
+    return sorted(kept)
 
 
 def _and(keys: list[SearchKey]) -> SearchKey:
@@ -187,19 +216,30 @@ def _esearch(
 
 
 async def cmd_search(s: ImapSession, cmd: Command) -> list[Action]:
-    """SELECTED. RFC 9051 §6.4.4 SEARCH, §6.4.9 UID SEARCH; RFC 4731 ESEARCH."""
+    """SELECTED. RFC 9051 §6.4.4 SEARCH, §6.4.9 UID SEARCH; RFC 4731 ESEARCH; RFC 5182."""
     args = cmd.args
     assert isinstance(args, Search)
     view = s.require_selected()
     modseq_key = _uses_modseq(args.key)
     if modseq_key:
         s.enabled.condstore = True  # RFC 7162 §3.1: a CONDSTORE enabling command
-    uids = await _matching(s, args.key)
+    key = _bind_saved(args.key, view)
+    returns = args.returns
+    saving = returns is not None and "SAVE" in returns
+    if saving:
+        view.saved = []  # RFC 5182 §2.1: a SAVE search that fails leaves `$` empty
+    uids = await _matching(s, key)
+    if saving and returns is not None:
+        view.saved = _to_save(returns, uids)
+        returns = tuple(r for r in returns if r != "SAVE")
+        if not returns:
+            # RFC 5182 §2.4: SAVE alone returns no ESEARCH response.
+            return [ok(cmd.tag, "Search completed")]
     numbers = uids if cmd.uid else [view.seq_of(u) or 0 for u in uids]
     # RFC 7162 §3.1.5: the highest mod-sequence of the matches, when MODSEQ was a key.
     modseq = max((view.meta[u].modseq for u in uids), default=None) if modseq_key else None
-    if args.returns is not None or s.enabled.rev2:
-        line = _esearch(cmd.tag, cmd.uid, args.returns or (), numbers, modseq)
+    if returns is not None or s.enabled.rev2:
+        line = _esearch(cmd.tag, cmd.uid, returns or (), numbers, modseq)
     else:
         text = b"* SEARCH" + b"".join(b" %d" % n for n in numbers)
         if modseq is not None:

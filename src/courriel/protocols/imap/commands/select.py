@@ -143,7 +143,8 @@ async def cmd_expunge(s: ImapSession, cmd: Command) -> list[Action]:
         if args.uids is None:
             return [bad(cmd.tag, "UID EXPUNGE needs a UID set.")]
         largest = view.largest_uid
-        uids = [u for u in view.uids if args.uids.contains(u, largest)]
+        wanted = view.concrete(args.uids, uid=True)  # RFC 5182 §3: `$` too
+        uids = [u for u in view.uids if wanted.contains(u, largest)]
         if not uids:
             return [ok(cmd.tag, "Expunge completed")]
     gone = await s.store.expunge(s.require_principal(), view.folder_id, uids)
