@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_contacts_email")),
     )
     op.create_index("ix_contacts_country", "contacts", ["country"], unique=False)
-    op.create_index("ix_contacts_email_status", "contacts", ["email_status"], unique=False)
+    op.create_index("ix_contacts_email_status", "contacts", ["email_status", "id"], unique=False)
     op.create_index(
         "ix_contacts_spent_last_order",
         "contacts",
