@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from courriel.errors import InvalidInput
+from courriel.marketing.csvcopy import (
+    copy_insert,
+    copy_insert_contacts,
+    copy_insert_ignore,
+    copy_update,
+)
 from courriel.marketing.dbutil import executemany, upsert_insert
 from courriel.marketing.normalise import check_attributes
 from courriel.storage.models.marketing import (
@@ -120,7 +126,7 @@ def write_batch(
             _plan_row(plan, row, existing.get(row.email), source=source, now=now)
         except InvalidInput as exc:
             totals.refused.append((row.line, str(exc)))
-    skipped = _insert(conn, plan.inserts)
+    skipped, inserted = _insert(conn, plan.inserts)
     if skipped:
         _replan_skipped(
             conn,
@@ -134,10 +140,15 @@ def write_batch(
         )
     refused = {line for line, _ in totals.refused}
     rows = [row for row in rows if row.line not in refused]
-    ids = _ids(conn, rows, existing)
+    ids = _ids(conn, rows, existing, inserted)
     _tags(conn, rows, ids, existing, plan=plan, now=now)
     if plan.updates:
-        conn.execute(update(contacts).where(contacts.c.id == bindparam("contact_id")), plan.updates)
+        if conn.dialect.name == "postgresql":
+            copy_update(conn, contacts, plan.updates, key="contact_id")
+        else:
+            conn.execute(
+                update(contacts).where(contacts.c.id == bindparam("contact_id")), plan.updates
+            )
     consented = _consent(conn, rows, ids, existing, consent=consent, source=source, now=now)
     plan.changed.update(email for email in consented if email in existing)
     if list_id is not None:
@@ -148,8 +159,9 @@ def write_batch(
     return totals
 
 
-def _insert(conn: Connection, inserts: list[dict[str, Any]]) -> set[str]:
-    """Insert the new contacts; returns the addresses another transaction inserted first.
+def _insert(conn: Connection, inserts: list[dict[str, Any]]) -> tuple[set[str], dict[str, int]]:
+    """Insert the new contacts: the addresses another transaction inserted first, and the ids
+    of those inserted here when the engine returns them (PostgreSQL).
 
     On PostgreSQL a concurrent writer (the API, a webhook, another import) may insert an
     address between this batch's SELECT and its INSERT: ON CONFLICT DO NOTHING skips the
@@ -158,13 +170,13 @@ def _insert(conn: Connection, inserts: list[dict[str, Any]]) -> set[str]:
     the SELECT, so nothing can come in between.
     """
     if not inserts:
-        return set()
+        return set(), {}
+    if conn.dialect.name == "postgresql":
+        inserted = copy_insert_contacts(conn, contacts, inserts)
+        return {values["email"] for values in inserts} - inserted.keys(), inserted
     statement = upsert_insert(conn, contacts).on_conflict_do_nothing(index_elements=["email"])
-    if conn.dialect.name == "sqlite":
-        executemany(conn, statement, inserts, table=contacts)
-        return set()
-    done = set(conn.execute(statement.returning(contacts.c.email), inserts).scalars())
-    return {values["email"] for values in inserts} - done
+    executemany(conn, statement, inserts, table=contacts)
+    return set(), {}
 
 
 def _replan_skipped(
@@ -248,8 +260,14 @@ def _update(
     }
 
 
-def _ids(conn: Connection, rows: list[BatchRow], existing: dict[str, RowMapping]) -> dict[str, int]:
+def _ids(
+    conn: Connection,
+    rows: list[BatchRow],
+    existing: dict[str, RowMapping],
+    inserted: dict[str, int],
+) -> dict[str, int]:
     ids = {email: int(row["id"]) for email, row in existing.items()}
+    ids.update(inserted)
     new = [row.email for row in rows if row.email not in ids]
     if new:
         result = conn.execute(_IDS, {"emails": new})
@@ -286,13 +304,11 @@ def _tags(
                 _update(stored, {n: stored[n] for n in _MERGED}, stored["attributes"], now)
             )
     if new_tags:
-        executemany(
+        _insert_ignore(
             conn,
-            upsert_insert(conn, contact_tags).on_conflict_do_nothing(
-                index_elements=["contact_id", "tag"]
-            ),
+            contact_tags,
             [{"contact_id": contact_id, "tag": tag} for contact_id, tag in new_tags],
-            table=contact_tags,
+            conflict=["contact_id", "tag"],
         )
 
 
@@ -329,12 +345,16 @@ def _consent(
         )
     if not proof:
         return changed
+    statuses = [
+        {"b_id": p["contact_id"], "email_status": p["status"], "updated_at": now} for p in proof
+    ]
+    if conn.dialect.name == "postgresql":
+        copy_insert(conn, consents, proof)
+        copy_update(conn, contacts, statuses, key="b_id")
+        return changed
     executemany(conn, insert(consents), proof, table=consents)
     executemany(
-        conn,
-        update(contacts).where(contacts.c.id == bindparam("b_id")),
-        [{"b_id": p["contact_id"], "email_status": p["status"], "updated_at": now} for p in proof],
-        table=contacts,
+        conn, update(contacts).where(contacts.c.id == bindparam("b_id")), statuses, table=contacts
     )
     return changed
 
@@ -363,11 +383,15 @@ def _memberships(
             }
         )
     if members:
-        executemany(
-            conn,
-            upsert_insert(conn, list_members).on_conflict_do_nothing(
-                index_elements=["list_id", "contact_id"]
-            ),
-            members,
-            table=list_members,
-        )
+        _insert_ignore(conn, list_members, members, conflict=["list_id", "contact_id"])
+
+
+def _insert_ignore(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], *, conflict: list[str]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of ``rows``: COPY on PostgreSQL, executemany on SQLite."""
+    if conn.dialect.name == "postgresql":
+        copy_insert_ignore(conn, table, rows, conflict=conflict)
+        return
+    statement = upsert_insert(conn, table).on_conflict_do_nothing(index_elements=conflict)
+    executemany(conn, statement, rows, table=table)
