@@ -53,6 +53,7 @@ from courriel.marketing.segments.sqlparts import (
     Absent,
     AnyIn,
     AsciiLower,
+    JsonHas,
     JsonPart,
     fold,
     owner_of,
@@ -148,7 +149,7 @@ class _Compiler:
             case t.Profile() | t.Location():
                 return self.column(node)
             case t.Attribute():
-                return json_condition(contacts.c.attributes, (node.key,), node.op, node.value)
+                return self.attribute(node)
             case t.Consent():
                 column = (
                     contacts.c.email_status if node.channel == "email" else contacts.c.sms_status
@@ -163,6 +164,12 @@ class _Compiler:
             case t.Event() | t.Engagement():
                 return self.event(node)
         raise TypeError(f"not a segment node: {node!r}")  # pragma: no cover
+
+    def attribute(self, node: t.Attribute) -> ColumnElement[bool]:
+        exact = json_condition(contacts.c.attributes, (node.key,), node.op, node.value)
+        if node.op == "eq" and isinstance(node.value, bool):
+            return JsonHas(node.key, node.value, exact)
+        return exact
 
     def any(self, items: tuple[t.Node, ...]) -> ColumnElement[bool]:
         """An OR; two or more semi-joins (``contacts.id IN (SELECT …)``) become one AnyIn."""

@@ -14,6 +14,7 @@ restricted them to letters, digits, space and ``_ $ : -``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from typing import Any as AnyValue
 
@@ -39,7 +40,16 @@ from sqlalchemy.types import Boolean, Float, String
 
 from courriel.storage.models.marketing import contacts
 
-__all__ = ["Absent", "AnyIn", "AsciiLower", "JsonPart", "fold", "owner_of", "read_settings"]
+__all__ = [
+    "Absent",
+    "AnyIn",
+    "AsciiLower",
+    "JsonHas",
+    "JsonPart",
+    "fold",
+    "owner_of",
+    "read_settings",
+]
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FOLD = str.maketrans(_UPPER, _UPPER.lower())
@@ -231,3 +241,35 @@ def _any_in_default(element: AnyIn, compiler: SQLCompiler, **kw: AnyValue) -> st
 @compiles(AnyIn, "postgresql")
 def _any_in_pg(element: AnyIn, compiler: SQLCompiler, **kw: AnyValue) -> str:
     return f"({compiler.process(element.merged, **kw)})"
+
+
+class JsonHas(ColumnElement[bool]):
+    """A contact attribute equals a JSON boolean: ``exact``, plus a GIN probe on PostgreSQL.
+
+    PostgreSQL renders ``(attributes @> '{"key": true}' AND exact)``: the containment test
+    is served by ix_contacts_attributes (GIN, jsonb_path_ops, PostgreSQL only) as a bitmap
+    scan, and for a top-level key and a boolean it selects exactly the rows ``exact``
+    selects (``exact`` only rechecks them). Other engines render ``exact`` alone. The key
+    was validated by the parser (letters, digits, space, ``_ $ : -``), so its JSON text
+    has no quote to escape in the SQL literal.
+    """
+
+    inherit_cache = False
+    type = Boolean()
+    _is_implicitly_boolean = True
+
+    def __init__(self, key: str, value: bool, exact: ColumnElement[bool]) -> None:
+        self.document = json.dumps({key: value})
+        self.exact = exact
+
+
+@compiles(JsonHas)
+def _json_has_default(element: JsonHas, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    return f"({compiler.process(element.exact, **kw)})"
+
+
+@compiles(JsonHas, "postgresql")
+def _json_has_pg(element: JsonHas, compiler: SQLCompiler, **kw: AnyValue) -> str:
+    column = compiler.process(contacts.c.attributes, **kw)
+    exact = compiler.process(element.exact, **kw)
+    return f"({column} @> '{element.document}'::jsonb AND {exact})"

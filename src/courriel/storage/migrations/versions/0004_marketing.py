@@ -79,6 +79,15 @@ def upgrade() -> None:
         ["total_spent_minor", "last_order_at"],
         unique=False,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(
+            "ix_contacts_attributes",
+            "contacts",
+            ["attributes"],
+            unique=False,
+            postgresql_using="gin",
+            postgresql_ops={"attributes": "jsonb_path_ops"},
+        )
     op.create_table(
         "integrations",
         sa.Column("id", ID, autoincrement=True, nullable=False),
