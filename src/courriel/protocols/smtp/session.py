@@ -14,29 +14,28 @@ Invariants:
   status code (RFC 2034 §3); 3xx intermediate replies do not.
 * 250 to DATA / BDAT LAST is returned only after ``Delivery.commit`` returned.
 * A delivery is aborted whenever its transaction ends without a commit.
-* SASL responses are never logged; AUTH commands are logged redacted.
+* SASL responses are never logged; AUTH commands are logged redacted. The
+  AUTH exchange, its throttle and the redaction live in
+  :mod:`courriel.protocols.smtp.auth`; the session only applies its outcome.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from courriel.delivery.targets import Delivery, DeliveryTarget, ListenerKind, MailFrom, SessionInfo
-from courriel.errors import AddressError, DeliveryRefused, ProtocolError, SyntaxProblem
-from courriel.mail.address import normalize_address
+from courriel.delivery.targets import DeliveryTarget, ListenerKind, MailFrom, SessionInfo
+from courriel.errors import DeliveryRefused, ProtocolError, SyntaxProblem
 from courriel.mailstore.types import Authenticator, Principal
-from courriel.protocols.effects import Close, Delay, StartTls
-from courriel.protocols.sasl import AuthThrottle, Credentials, redact_auth
+from courriel.protocols.effects import Close, StartTls
+from courriel.protocols.sasl import AuthThrottle
 from courriel.protocols.smtp import commands as c
-from courriel.protocols.smtp.auth import SaslExchange
+from courriel.protocols.smtp.auth import AuthOutcome, SmtpAuth, auth_refusal, command_trace
 from courriel.protocols.smtp.body import BodyScanner
-from courriel.protocols.smtp.extensions import AUTH_MECHANISMS, ehlo_keywords, read_mail_params
+from courriel.protocols.smtp.extensions import ehlo_keywords, read_mail_params
 from courriel.protocols.smtp.parser import (
     AuthResponse,
     BdatChunk,
@@ -49,6 +48,13 @@ from courriel.protocols.smtp.parser import (
 from courriel.protocols.smtp.replies import Action, Reply, reply_from_error
 from courriel.protocols.smtp.states import COMMAND_STATES, State
 from courriel.protocols.smtp.trace import protocol_keyword, received_header
+from courriel.protocols.smtp.transaction import (
+    Transaction,
+    content_problem,
+    data_end_problem,
+    may_send_as,
+    new_id,
+)
 
 __all__ = ["SmtpSession", "SmtpSettings", "State"]
 
@@ -82,22 +88,6 @@ class SmtpSettings:
     max_connections: int = 500  # concurrent connections (used by the server only)
 
 
-@dataclass(slots=True)
-class _Transaction:
-    """One mail transaction, MAIL to the final reply."""
-
-    mail_from: MailFrom
-    delivery: Delivery
-    message_id: str
-    recipients: list[str]
-    body: BodyScanner | None = None
-    failure: Reply | None = None  # a refusal met while the body streamed
-
-
-def _new_id() -> str:
-    return base64.b32encode(os.urandom(10)).decode("ascii")
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -114,7 +104,7 @@ class SmtpSession:
         throttle: AuthThrottle | None = None,
         peer_ip: str = "127.0.0.1",
         clock: Callable[[], datetime] = _utcnow,
-        make_id: Callable[[], str] = _new_id,
+        make_id: Callable[[], str] = new_id,
     ) -> None:
         """Create a session for a client that just connected.
 
@@ -129,8 +119,6 @@ class SmtpSession:
         """
         self.settings = settings
         self.target = target
-        self.authenticator = authenticator
-        self.throttle = throttle
         self.peer_ip = peer_ip
         self._clock = clock
         self._make_id = make_id
@@ -141,8 +129,8 @@ class SmtpSession:
         self.esmtp = False
         self.principal: Principal | None = None
         self.errors = 0
-        self._txn: _Transaction | None = None
-        self._sasl: SaslExchange | None = None
+        self._txn: Transaction | None = None
+        self._auth = SmtpAuth(authenticator=authenticator, throttle=throttle, peer_ip=peer_ip)
         self._bdat: c.BdatCmd | None = None
         self._bdat_error: Reply | None = None
 
@@ -193,11 +181,11 @@ class SmtpSession:
             await self._consume(event.data)
             return []
         if isinstance(event, DataEnd):
-            return self._count([await self._data_end(event)])
+            return self._count([await self._finish(data_end_problem(event))])
         if isinstance(event, BdatEnd):
             return self._count([await self._bdat_end()])
         if isinstance(event, AuthResponse):
-            return self._count(await self._auth_step(event.text))
+            return self._count(self._apply_auth(await self._auth.respond(event.text)))
         return self._count(await self._dispatch(event))
 
     async def aclose(self) -> None:
@@ -209,8 +197,7 @@ class SmtpSession:
 
     async def _dispatch(self, command: c.Command) -> list[Action]:
         if log.isEnabledFor(logging.DEBUG):
-            shown = f"AUTH {command.mechanism}" if isinstance(command, c.AuthCmd) else command
-            log.debug("smtp %s: %s", self.peer_ip, redact_auth(str(shown)))
+            log.debug("smtp %s: %s", self.peer_ip, command_trace(command))
         name, allowed = _COMMANDS[type(command)]
         if self.state not in allowed:
             return [BAD_SEQUENCE]
@@ -256,14 +243,6 @@ class SmtpSession:
         await self._abort()
         self.state = State.READY if self.helo else State.CONNECTED
 
-    def _may_send_as(self, address: str) -> bool:
-        if self.principal is None or not address:
-            return False
-        try:
-            return normalize_address(address) in self.principal.senders
-        except AddressError:
-            return False
-
     # Commands ---------------------------------------------------------------
 
     async def cmd_ehlo(self, cmd: c.EhloCmd) -> list[Action]:
@@ -294,7 +273,7 @@ class SmtpSession:
         if not cmd.address.isascii() and not params.smtputf8:
             # RFC 6531 §3.5: a UTF-8 address needs the SMTPUTF8 parameter.
             return [Reply.of(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")]
-        if submission and not self._may_send_as(cmd.address):
+        if submission and not may_send_as(self.principal, cmd.address):
             return [Reply.of(553, "5.7.1", "Sender address not allowed for this account")]
         mail_from = MailFrom(
             address=cmd.address, size=params.size, body=params.body, smtputf8=params.smtputf8
@@ -302,7 +281,7 @@ class SmtpSession:
         delivery = await self._guard(self.target.start(self._info(), mail_from))
         if isinstance(delivery, Reply):
             return [delivery]
-        self._txn = _Transaction(
+        self._txn = Transaction(
             mail_from=mail_from, delivery=delivery, message_id=self._make_id(), recipients=[]
         )
         self.state = State.MAIL
@@ -390,59 +369,27 @@ class SmtpSession:
 
     async def cmd_auth(self, cmd: c.AuthCmd) -> list[Action]:
         """READY. RFC 4954 §4: SASL PLAIN or LOGIN, TLS and submission only."""
-        if self.settings.listener != "submission":
-            return [Reply.of(502, "5.5.1", "AUTH not available")]
-        if not self.tls:
-            # RFC 4954 §6: 538 when the mechanism needs an encrypted connection.
-            return [Reply.of(538, "5.7.11", "Encryption required for authentication")]
-        if self.principal is not None:
-            return [Reply.of(503, "5.5.1", "Already authenticated")]
-        if cmd.mechanism not in AUTH_MECHANISMS:
-            return [Reply.of(504, "5.5.4", "Unrecognized authentication type")]
-        self._sasl = SaslExchange(cmd.mechanism)
-        try:
-            result = self._sasl.start(cmd.initial)
-        except ProtocolError as exc:
-            return self._auth_done([reply_from_error(exc)])
-        return await self._auth_result(result)
+        refused = auth_refusal(
+            cmd,
+            submission=self.settings.listener == "submission",
+            tls=self.tls,
+            authenticated=self.principal is not None,
+        )
+        if refused is not None:
+            return [refused]
+        return self._apply_auth(await self._auth.begin(cmd))
 
-    # AUTH exchange ------------------------------------------------------------
-
-    async def _auth_step(self, text: str) -> list[Action]:
-        if self._sasl is None:
-            return self._auth_done([BAD_SEQUENCE])
-        try:
-            result = self._sasl.step(text)
-        except ProtocolError as exc:
-            return self._auth_done([reply_from_error(exc)])
-        return await self._auth_result(result)
-
-    async def _auth_result(self, result: Reply | Credentials) -> list[Action]:
-        if isinstance(result, Reply):
+    def _apply_auth(self, outcome: AuthOutcome) -> list[Action]:
+        """Follow an AUTH step: SASL lines while pending, else commands again."""
+        if outcome.pending:
             self.state = State.AUTH
             self.parser.expect_line()
-            return [result]
-        principal: Principal | Reply | None = LOCAL_ERROR
-        if self.authenticator is not None:
-            principal = await self._guard(
-                self.authenticator.authenticate(result.username, result.password)
-            )
-        if isinstance(principal, Reply):
-            return self._auth_done([Reply.of(454, "4.7.0", "Temporary authentication failure")])
-        if principal is None:
-            delay = self.throttle.failed(self.peer_ip) if self.throttle else 0.0
-            failed = Reply.of(535, "5.7.8", "Authentication credentials invalid")
-            return self._auth_done([Delay(delay), failed])
-        if self.throttle:
-            self.throttle.succeeded(self.peer_ip)
-        self.principal = principal
-        return self._auth_done([Reply.of(235, "2.7.0", "Authentication successful")])
-
-    def _auth_done(self, actions: list[Action]) -> list[Action]:
-        self._sasl = None
-        self.state = State.READY
-        self.parser.expect_command()
-        return actions
+        else:
+            self.state = State.READY
+            self.parser.expect_command()
+        if outcome.principal is not None:
+            self.principal = outcome.principal
+        return list(outcome.actions)
 
     # Message body -------------------------------------------------------------
 
@@ -455,17 +402,6 @@ class SmtpSession:
             written = await self._guard(txn.delivery.write(data))
             if isinstance(written, Reply):
                 txn.failure = written
-
-    async def _data_end(self, event: DataEnd) -> Reply:
-        if event.bare_line_ending:
-            # The 2023 SMTP-smuggling defence (RFC 5321 §2.3.8: CRLF only).
-            problem: Reply | None = Reply.of(550, "5.6.0", "Message contains bare CR or LF")
-        elif event.line_too_long:
-            # RFC 5321 §4.5.3.1.6: 1000 octets per text line, CRLF included.
-            problem = Reply.of(500, "5.5.2", "Line too long")
-        else:
-            problem = None
-        return await self._finish(problem)
 
     async def _bdat_end(self) -> Reply:
         cmd, self._bdat = self._bdat, None
@@ -480,33 +416,27 @@ class SmtpSession:
             return await self._finish(None)
         return Reply.of(250, "2.0.0", f"{cmd.size} octets received")
 
-    def _content_problem(self, txn: _Transaction) -> Reply | None:
-        body = txn.body
-        assert body is not None
-        body.finish()
-        if body.oversized:
-            # RFC 1870 §6.3: the message grew beyond the limit.
-            return Reply.of(552, "5.3.4", "Message size exceeds fixed maximum message size")
-        if txn.failure is not None:
-            return txn.failure
-        if body.eight_bit_headers and not txn.mail_from.smtputf8:
-            # RFC 6531 §3.2: 8-bit header octets need SMTPUTF8.
-            return Reply.of(550, "5.6.7", "Non-ASCII headers require SMTPUTF8")
-        if self.settings.listener == "submission":
-            senders = body.from_addresses()
-            if not senders or not all(self._may_send_as(a) for a in senders):
-                return Reply.of(553, "5.7.1", "From: address not allowed for this account")
-        return None
-
     async def _finish(self, problem: Reply | None) -> Reply:
         """End the message: refuse it, or commit it and answer 250 after commit."""
         txn = self._txn
         assert txn is not None
-        problem = problem or self._content_problem(txn)
+        submission = self.settings.listener == "submission"
+        check = (lambda address: may_send_as(self.principal, address)) if submission else None
+        problem = problem or content_problem(txn, sender_check=check)
         if problem is not None:
             await self._reset()
             return problem
-        trace = received_header(
+        queued = await self._guard(txn.delivery.commit(self._received(txn)))
+        if isinstance(queued, Reply):
+            await self._reset()
+            return queued
+        self._txn = None
+        self.state = State.READY
+        return Reply.of(250, "2.0.0", f"Ok: queued as {queued}")
+
+    def _received(self, txn: Transaction) -> bytes:
+        """The Received: trace header for ``txn`` (RFC 5321 §4.4)."""
+        return received_header(
             helo=self.helo,
             peer_ip=self.peer_ip,
             hostname=self.settings.hostname,
@@ -520,13 +450,6 @@ class SmtpSession:
             recipients=txn.recipients,
             when=self._clock(),
         )
-        queued = await self._guard(txn.delivery.commit(trace))
-        if isinstance(queued, Reply):
-            await self._reset()
-            return queued
-        self._txn = None
-        self.state = State.READY
-        return Reply.of(250, "2.0.0", f"Ok: queued as {queued}")
 
 
 _ANY = COMMAND_STATES
