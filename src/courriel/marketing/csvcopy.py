@@ -4,8 +4,10 @@ Owns the PostgreSQL side of :mod:`courriel.marketing.csvbatch`. SQLAlchemy's exe
 builds and converts each row's parameters in Python and PostgreSQL then runs one INSERT or
 UPDATE per row; here the batch goes to the server as one binary ``COPY`` (asyncpg's
 ``copy_records_to_table``) into a temporary staging table, and one set-based statement
-moves it into place: ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` or
-``UPDATE … FROM``. The design's "asyncpg, COPY for bulk loads".
+moves it into place: ``INSERT … SELECT … ON CONFLICT DO NOTHING [RETURNING]``, whose
+conflict check is one index probe per row whatever the statistics say. The design's
+"asyncpg, COPY for bulk loads". Updates stay row by row (see ``csvbatch``): an ``UPDATE …
+FROM`` a staging table may be planned as a hash join over the whole target table.
 
 Invariants:
 - Everything runs inside the caller's transaction (:meth:`Database.run_write`): the COPY
@@ -27,14 +29,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, column, event, select, update
+from sqlalchemy import JSON, Table, column, event, select
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.util import await_only
 
-__all__ = ["copy_insert", "copy_insert_contacts", "copy_insert_ignore", "copy_update"]
+__all__ = ["copy_insert", "copy_insert_contacts", "copy_insert_ignore"]
 
 # Key of the pooled connection's ``info``: the staging tables this session has.
 _MADE = "courriel_import_stages"
@@ -126,15 +128,3 @@ def copy_insert_contacts(
         .returning(table.c.email, table.c.id)
     )
     return {email: int(contact_id) for email, contact_id in conn.execute(statement)}
-
-
-def copy_update(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, key: str
-) -> None:
-    """UPDATE ``table`` from ``rows``: ``row[key]`` is the row's id, the other keys its columns."""
-    if not rows:
-        return
-    staged = [{"id": row[key], **{k: v for k, v in row.items() if k != key}} for row in rows]
-    stage = _staged(conn, table, staged)
-    values = {col.name: col for col in stage.c if col.name != "id"}
-    conn.execute(update(table).where(table.c.id == stage.c.id).values(values))
