@@ -78,7 +78,17 @@ COLUMNS: dict[str, list[str]] = {
         "placed_at",
         "updated_at",
     ],
-    "order_lines": ["id", "order_id", "product_id", "title", "quantity", "price_minor"],
+    "order_lines": [
+        "id",
+        "order_id",
+        "product_id",
+        "title",
+        "quantity",
+        "price_minor",
+        "contact_id",
+        "placed_at",
+        "status",
+    ],
     "events": ["id", "contact_id", "name", "properties", "value", "occurred_at", "source"],
 }
 
@@ -162,7 +172,17 @@ class Generator:
             quantity = rng.choice((1, 1, 1, 2))
             total += price * quantity
             chunk.rows["order_lines"].append(
-                (self.line_id, self.order_id, rng.randint(1, N_PRODUCTS), "Item", quantity, price)
+                (
+                    self.line_id,
+                    self.order_id,
+                    rng.randint(1, N_PRODUCTS),
+                    "Item",
+                    quantity,
+                    price,
+                    cid,
+                    placed,
+                    status,
+                )
             )
         refunded = total if status == "refunded" else 0
         chunk.rows["orders"].append(

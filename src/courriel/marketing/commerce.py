@@ -11,7 +11,8 @@ Invariants:
   :func:`append_event` returns None for it.
 - Money is in minor units with its currency beside it (see storage.models.marketing).
 - ``contacts.order_count`` … ``last_order_at`` are recomputed by
-  :func:`refresh_order_aggregates` in the transaction that changes an order.
+  :func:`refresh_order_aggregates` in the transaction that changes an order, which also
+  copies the contact's orders' contact, date and status to their lines.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courriel.errors import InvalidInput
 from courriel.marketing.contacts import upsert_contact
 from courriel.marketing.types import ContactData
-from courriel.storage.models.marketing import contacts, customers, events, orders
+from courriel.storage.models.marketing import contacts, customers, events, order_lines, orders
 
 __all__ = [
     "CustomerData",
@@ -348,6 +349,7 @@ async def refresh_order_aggregates(conn: AsyncConnection, contact_id: int) -> No
         )
     ).one()
     count, spent, first, last = row
+    await _copy_to_lines(conn, contact_id)
     await conn.execute(
         update(contacts)
         .where(contacts.c.id == contact_id)
@@ -356,6 +358,27 @@ async def refresh_order_aggregates(conn: AsyncConnection, contact_id: int) -> No
             total_spent_minor=int(spent),
             first_order_at=_aware(first),
             last_order_at=_aware(last),
+        )
+    )
+
+
+async def _copy_to_lines(conn: AsyncConnection, contact_id: int) -> None:
+    """Copy each of the contact's orders' contact, date and status to its lines.
+
+    Lines are written with the copies (marketing/orders.py); this brings them in step after
+    an order changes contact (a customer linked to another contact) or status (cancelled,
+    refunded) without its lines being rewritten. Only lines that differ are written.
+    """
+    differs = or_(
+        order_lines.c.contact_id.is_distinct_from(orders.c.contact_id),
+        order_lines.c.placed_at != orders.c.placed_at,
+        order_lines.c.status != orders.c.status,
+    )
+    await conn.execute(
+        update(order_lines)
+        .where(order_lines.c.order_id == orders.c.id, orders.c.contact_id == contact_id, differs)
+        .values(
+            contact_id=orders.c.contact_id, placed_at=orders.c.placed_at, status=orders.c.status
         )
     )
 

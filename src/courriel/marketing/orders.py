@@ -11,6 +11,9 @@ Invariants:
   replayed or repeated webhook writes no second event.
 - An order payload older than the stored order (by the shop's ``updated_at``) changes
   neither the order nor its lines; its refunds and events still count (once).
+- An order's lines carry copies of its ``contact_id``, ``placed_at`` and ``status``
+  (written here with the lines; a status changed by :func:`apply_refund` is copied by
+  :func:`~courriel.marketing.commerce.refresh_order_aggregates`, which the caller runs).
 - ``orders.refunded_minor`` only grows through :func:`apply_refund`, which adds a refund's
   amount only when its "Refunded Order" event is new: the events are the ledger of the
   refunds already counted, so ``orders/updated`` and ``refunds/create`` may both carry the
@@ -157,7 +160,7 @@ async def upsert_order(
         [ln.external_product_id for ln in data.lines if ln.external_product_id],
     )
     if not stale:
-        await _replace_lines(conn, order_id, data.lines, products)
+        await _replace_lines(conn, order_id, data, products)
     await _order_events(conn, data, products, source=source, now=now)
     for refund in data.refunds:
         await apply_refund(conn, order_id, refund, source=source)
@@ -238,15 +241,16 @@ def _order_values(data: OrderData, now: datetime) -> dict[str, Any]:
 
 
 async def _replace_lines(
-    conn: AsyncConnection,
-    order_id: int,
-    lines: tuple[LineData, ...],
-    products: dict[str, ProductInfo],
+    conn: AsyncConnection, order_id: int, data: OrderData, products: dict[str, ProductInfo]
 ) -> None:
+    """Write the order's lines, each with a copy of the order's contact, date and status."""
     await conn.execute(delete(order_lines).where(order_lines.c.order_id == order_id))
     rows = [
         {
             "order_id": order_id,
+            "contact_id": data.contact_id,
+            "placed_at": data.placed_at,
+            "status": data.status,
             "product_id": _product_id(line, products),
             "external_product_id": line.external_product_id,
             "external_variant_id": line.external_variant_id,
@@ -255,7 +259,7 @@ async def _replace_lines(
             "quantity": line.quantity,
             "price_minor": line.price_minor,
         }
-        for line in lines
+        for line in data.lines
     ]
     if rows:
         await conn.execute(insert(order_lines), rows)

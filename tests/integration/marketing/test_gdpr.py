@@ -76,7 +76,14 @@ async def _shop_data(conn: AsyncConnection, contact_id: int) -> None:
     ).scalar_one()
     await conn.execute(
         insert(order_lines).values(
-            order_id=order, title="Mug", quantity=2, price_minor=2100, sku="MUG"
+            order_id=order,
+            title="Mug",
+            quantity=2,
+            price_minor=2100,
+            sku="MUG",
+            contact_id=contact_id,
+            placed_at=T0,
+            status="paid",
         )
     )
     await conn.execute(

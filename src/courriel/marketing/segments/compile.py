@@ -263,9 +263,9 @@ class _Compiler:
         return and_(contacts.c.order_count > 0, average)
 
     def bought(self, node: t.BoughtProduct) -> ColumnElement[bool]:
-        # Nested IN lists (products → order lines → orders → contacts) rather than a join:
-        # each step reads one index (order_lines (product_id, …), orders by id), measured
-        # faster on SQLite than the join and the same on PostgreSQL.
+        # Order lines carry copies of their order's contact, date and status (kept in step
+        # by the writer, see storage/models/marketing.py), so "bought" reads one index
+        # range of ix_order_lines_product_placed per product and never joins orders.
         if node.product_id is not None:
             line_match = order_lines.c.product_id == node.product_id
         else:
@@ -273,15 +273,12 @@ class _Compiler:
                 product_categories.c.category == node.category
             )
             line_match = order_lines.c.product_id.in_(in_category)
-        wheres: list[ColumnElement[bool]] = [
-            orders.c.status != "cancelled",
-            orders.c.id.in_(select(order_lines.c.order_id).where(line_match)),
-        ]
+        wheres: list[ColumnElement[bool]] = [line_match, order_lines.c.status != "cancelled"]
         if node.within_days is not None:
-            wheres.append(orders.c.placed_at >= self.since(node.within_days))
+            wheres.append(order_lines.c.placed_at >= self.since(node.within_days))
         if node.negate:
-            return Absent(orders.c.contact_id, orders, wheres)
-        buyers = select(owner_of(orders.c.contact_id)).where(*wheres)
+            return Absent(order_lines.c.contact_id, order_lines, wheres)
+        buyers = select(owner_of(order_lines.c.contact_id)).where(*wheres)
         return contacts.c.id.in_(buyers)
 
     def event(self, node: t.Event | t.Engagement) -> ColumnElement[bool]:

@@ -439,8 +439,18 @@ async def _store_orders(conn: AsyncConnection, orders: tuple[RefOrder, ...]) -> 
         }
         for number, o in enumerate(orders, start=1)
     ]
+    # Lines carry copies of their order's contact, date and status, as the writer keeps them.
     lines = [
-        {"order_id": number, "product_id": p, "title": "line", "quantity": 1, "price_minor": 0}
+        {
+            "order_id": number,
+            "product_id": p,
+            "title": "line",
+            "quantity": 1,
+            "price_minor": 0,
+            "contact_id": o.contact_id,
+            "placed_at": o.placed_at,
+            "status": o.status,
+        }
         for number, o in enumerate(orders, start=1)
         for p in o.product_ids
     ]

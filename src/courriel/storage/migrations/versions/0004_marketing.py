@@ -426,6 +426,9 @@ def upgrade() -> None:
         sa.Column("sku", sa.String(length=128), nullable=True),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("price_minor", sa.BigInteger(), nullable=False),
+        sa.Column("contact_id", ID, nullable=True),
+        sa.Column("placed_at", TS, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -442,7 +445,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_order_lines_order_id", "order_lines", ["order_id"], unique=False)
     op.create_index(
-        "ix_order_lines_product_id", "order_lines", ["product_id", "order_id"], unique=False
+        "ix_order_lines_product_placed",
+        "order_lines",
+        ["product_id", "placed_at", "contact_id", "status"],
+        unique=False,
     )
 
 
