@@ -361,7 +361,7 @@ order_lines = Table(
     # "Bought product P / a product of category C in the last D days" is one index-only
     # range per product, without joining orders. bench/segments.py segment 4 (bought cat-3
     # in 90 d, subscribed): 42,000 index entries instead of 360,000 lines joined with
-    # 358,000 orders; see docs/performance.md "Segments" for the times.
+    # 358,000 orders, 460 -> 41 ms of CPU on SQLite, 360 -> 130 ms on PostgreSQL.
     Index("ix_order_lines_product_placed", "product_id", "placed_at", "contact_id", "status"),
 )
 
