@@ -26,6 +26,7 @@ from courriel.delivery import queue
 from courriel.errors import StorageError
 from courriel.mailstore.batch import Copy, deliver_many
 from courriel.mailstore.service import MailStore
+from courriel.storage import blobgc
 from courriel.storage.blobs import PreparedBlob, persist_files
 from courriel.storage.db import Database
 
@@ -152,8 +153,13 @@ class GroupCommitter:
 
     @staticmethod
     def _write_jobs(conn: Connection, jobs: list[CommitJob]) -> list[BaseException | None]:
+        # Blob locks first (before any row lock), then the bodies: a body that
+        # free_blobs deleted after persist_files found it is written again here.
+        blobgc.share_keys(conn, [job.blob.ref.key for job in jobs])
         for job in jobs:
             job.blob.persist_rows(conn)
+        lost = set(blobgc.ensure_bodies(conn, [job.blob for job in jobs]))
+        kept = [job for job in jobs if job.blob.ref.key not in lost]
         copies = [
             Copy(
                 account_ids=job.account_ids,
@@ -162,9 +168,15 @@ class GroupCommitter:
                 trace_header=job.trace_header,
                 internal_date=job.internal_date,
             )
+            for job in kept
+        ]
+        done = iter(deliver_many(conn, copies).outcomes)
+        outcomes: list[BaseException | None] = [
+            StorageError("the body was freed concurrently; try again")
+            if job.blob.ref.key in lost
+            else next(done)
             for job in jobs
         ]
-        outcomes: list[BaseException | None] = list(deliver_many(conn, copies).outcomes)
         for index, job in enumerate(jobs):
             if job.remote and outcomes[index] is None:
                 queue.enqueue_sync(

@@ -18,6 +18,7 @@ positions only ever come from snapshots and deltas.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Literal
 
 from sqlalchemy import Connection
 
-from courriel.errors import InvalidInput, NotFound
+from courriel.errors import InvalidInput, NotFound, StorageError
 from courriel.mailstore import folders as _folders
 from courriel.mailstore import imapwrite as _write
 from courriel.mailstore import selected as _selected
@@ -45,7 +46,8 @@ from courriel.mailstore.imapport import (
 from courriel.mailstore.messages import free_blobs
 from courriel.mailstore.mirror import FolderMirror
 from courriel.mailstore.types import Principal
-from courriel.storage.blobs import BlobStore
+from courriel.storage import blobgc
+from courriel.storage.blobs import BlobStore, persist_files
 from courriel.storage.db import Database
 from courriel.storage.models import folders, messages, utcnow
 
@@ -248,9 +250,21 @@ class SqlImapStore:
         flags = check_flags(flags)
         if internal_date is not None and internal_date.tzinfo is None:
             raise InvalidInput("the internal date has no time zone")
-        ref = await self._blobs.put(message)
+        writer = self._blobs.writer()
+        await writer.write(message)
+        prepared = writer.prepare()
+        ref = prepared.ref
         try:
+            try:
+                await asyncio.to_thread(persist_files, [prepared])
+            except OSError as exc:
+                raise StorageError(f"blob store write failed: {exc}") from exc
             async with self._db.write() as conn:
+                # The blob lock, then the body (again if free_blobs removed it meanwhile).
+                await conn.run_sync(blobgc.share_keys, [ref.key])
+                await conn.run_sync(prepared.persist_rows)
+                if await conn.run_sync(blobgc.ensure_bodies, [prepared]):
+                    raise StorageError("the body was freed concurrently; try again")
                 result = await _write.append_message(
                     conn,
                     principal.account_id,

@@ -32,6 +32,7 @@ from courriel.mailstore.imapcommon import (
 from courriel.mailstore.imapflags import store_flags_sync
 from courriel.mailstore.imapport import AppendResult, CopyResult, StoreResult
 from courriel.mailstore.messages import bump_modseq
+from courriel.storage import blobgc
 from courriel.storage.models import messages
 
 __all__ = ["append_message", "copy_messages", "expunge_deleted", "store_flags"]
@@ -171,6 +172,11 @@ async def copy_messages(
         messages.c.trace_header,
     )
     rows = await _rows(conn, folder_id, uids, *columns)
+    if rows:
+        # The new rows share the sources' bodies: hold their blob locks, then read the
+        # sources again, so a source that was expunged and freed meanwhile is not copied.
+        await conn.run_sync(blobgc.share_keys, [row.blob_key for row in rows])
+        rows = await _rows(conn, folder_id, uids, *columns)
     if not rows:
         return CopyResult(
             uidvalidity=int(target.uidvalidity), source_uids=[], dest_uids=[], last_change_id=0

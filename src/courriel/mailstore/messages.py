@@ -10,20 +10,25 @@ Invariants:
   deliveries to one folder on PostgreSQL, the write lock does on SQLite.
 - Every change bumps ``folders.highest_modseq`` and writes a ``changes`` row in the same
   transaction (RFC 7162 §3.1.2: the mod-sequence grows with every change).
-- A blob is deleted only after the transaction that dropped its last reference committed.
-  TODO: a delivery of the very same body racing with that delete can lose the body;
-  a grace period (or reference rows) closes that window.
+- A blob is deleted only after the transaction that dropped its last reference committed,
+  and only by :func:`free_blobs`, which holds the key's blob lock
+  (:mod:`courriel.storage.blobgc`) while it re-checks references and deletes; every
+  writer of a row holds the same lock (shared) and restores a missing body before its
+  row commits. So a delivery of the very same body racing with the delete either is
+  seen by the re-check or finds the body gone and writes it again: never a row without
+  its body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.mailstore.batch import INBOX, LOCK_ACCOUNTS, Copy, deliver_many
+from courriel.storage import blobgc
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages, queue_messages, utcnow
@@ -80,6 +85,8 @@ async def deliver(
         trace_header=trace_header,
         internal_date=internal_date,
     )
+    # The key's blob lock (see courriel.storage.blobgc) before any row lock.
+    await conn.run_sync(blobgc.share_keys, [blob_key])
     done = await conn.run_sync(lambda sync_conn: deliver_many(sync_conn, [copy]))
     outcome = done.outcomes[0]
     if outcome is not None:
@@ -125,22 +132,61 @@ async def expunge(
     return sorted({r.blob_key for r in rows})
 
 
-async def free_blobs(db: Database, blobs: BlobStore, keys: Iterable[str]) -> None:
+async def free_blobs(
+    db: Database,
+    blobs: BlobStore,
+    keys: Iterable[str],
+    *,
+    after_check: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+) -> None:
     """Delete the blobs among ``keys`` that no message or queued message references.
 
-    One query (a UNION over both tables) per 500 keys, not one per key: the delivery
-    worker frees a batch of bodies at a time. Then the unreferenced bodies are deleted.
+    Call it after the transaction that removed the rows committed. Keys are taken with
+    their blob lock, references re-checked and the bodies deleted in one write
+    transaction per batch, so a writer storing a row for the same body meanwhile is
+    either seen or restores the body (see :mod:`courriel.storage.blobgc`). A key a writer
+    holds right now is retried alone, waiting for it.
+
+    Args:
+        db: the database.
+        blobs: the blob store.
+        keys: candidate keys (duplicates are fine).
+        after_check: test hook, awaited between the reference check and the delete
+            (with the keys about to be deleted), the point where the race used to be.
     """
     unique = sorted(set(keys))
-    if not unique:
-        return
-    used: set[str] = set()
-    async with db.read() as conn:
-        for i in range(0, len(unique), 500):  # keep IN lists of a sane size
-            part = unique[i : i + 500]
+    busy: list[str] = []
+    for i in range(0, len(unique), 500):  # keep IN lists of a sane size
+        busy += await _free_batch(db, blobs, unique[i : i + 500], False, after_check)
+    for key in busy:
+        await _free_batch(db, blobs, [key], True, after_check)
+
+
+async def _free_batch(
+    db: Database,
+    blobs: BlobStore,
+    keys: list[str],
+    wait: bool,
+    after_check: Callable[[Sequence[str]], Awaitable[None]] | None,
+) -> list[str]:
+    """Free ``keys`` in one transaction; return the busy ones (only when not waiting)."""
+    if not keys:
+        return []
+    async with db.write() as conn:
+        if wait:
+            await conn.run_sync(blobgc.lock_key, keys[0])
+            held = keys
+        else:
+            held = await conn.run_sync(blobgc.try_lock_keys, keys)
+        if held:
+            # A new statement, after the locks: it sees every writer that committed.
             referenced = union(
-                select(messages.c.blob_key).where(messages.c.blob_key.in_(part)),
-                select(queue_messages.c.blob_key).where(queue_messages.c.blob_key.in_(part)),
+                select(messages.c.blob_key).where(messages.c.blob_key.in_(held)),
+                select(queue_messages.c.blob_key).where(queue_messages.c.blob_key.in_(held)),
             )
-            used.update(await conn.scalars(referenced))
-    await blobs.delete_many([key for key in unique if key not in used])
+            used = set(await conn.scalars(referenced))
+            unused = [key for key in held if key not in used]
+            if after_check is not None:
+                await after_check(unused)
+            await blobgc.delete_bodies(conn, blobs, unused)
+    return [key for key in keys if key not in held]
