@@ -27,6 +27,9 @@ Invariants:
   merge, tags add), consent proof is added only when the status changes, memberships
   that exist are left as they are (an unsubscribed member is not re-subscribed).
 - Consent "never" never overwrites a recorded status: it means "no consent given".
+- On PostgreSQL the batches go by COPY (:mod:`courriel.marketing.csvcopy`) and the tables
+  are ANALYZEd as the import grows them (10k, 20k, 40k … new contacts), so that the batch
+  reads keep their index plans on a table that was empty when the import began.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ __all__ = [
 ]
 
 BATCH = 1000
+ANALYZE_FIRST = 10_000  # new contacts before the first ANALYZE (PostgreSQL), then doubling
+_ANALYZE = "ANALYZE contacts, contact_tags, list_members"
 CHUNKS_IN_FLIGHT = 2  # chunks parsed ahead of the writer
 INLINE_CHUNKS = 2  # files of up to this many chunks are parsed without a worker process
 KNOWN_COLUMNS = (
@@ -388,6 +393,7 @@ class _BatchWriter:
         self.read = 0
         self.reported = 0
         self.pending: asyncio.Future[BatchTotals] | None = None
+        self.analyze_at = ANALYZE_FIRST
 
     async def add(self, row: BatchRow) -> None:
         """Count a parsed row and queue it."""
@@ -418,6 +424,17 @@ class _BatchWriter:
         if self.pending is not None:
             pending, self.pending = self.pending, None
             _add(self.report, await pending)
+            if self.db.dialect == "postgresql" and self.report.imported >= self.analyze_at:
+                await self._analyze()
+
+    async def _analyze(self) -> None:
+        # PostgreSQL plans the batch reads from table statistics. A table that grew from
+        # empty has none until autovacuum comes by (never, when it is off): the planner
+        # then takes "contact_id IN (1,000 ids)" for most of contact_tags and scans it all
+        # on every batch (measured: 126 ms per batch at 1M contacts). ANALYZE at 10k, 20k,
+        # 40k … new contacts: a few runs of ~0.1-1 s in a 1M-row import.
+        self.analyze_at = 2 * self.report.imported
+        await self.db.run_write(lambda conn: conn.exec_driver_sql(_ANALYZE))
 
 
 def _add(report: ImportReport, totals: BatchTotals) -> None:

@@ -1,4 +1,5 @@
-"""CSV import racing another writer of the same address (PostgreSQL; SQLite has one writer).
+"""CSV import on PostgreSQL: racing another writer of the same address (SQLite has one
+writer), and the statistics it refreshes as the tables grow.
 
 The batch reads its contacts, then inserts the new ones with ON CONFLICT DO NOTHING. When
 another transaction inserts one of those addresses in between, the row's fields must be
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from courriel.marketing import csvio
 from courriel.marketing.consent import consent_history
 from courriel.marketing.contacts import find_contact_id, get_contact, upsert_contact
 from courriel.marketing.csvio import import_contacts
@@ -64,3 +66,24 @@ async def test_row_that_loses_the_insert_race_is_merged(database: Database) -> N
     assert (ana.first_name, ana.last_name, ana.city) == ("Ana", "Martin", "Lyon")
     assert ana.tags == ("vip",) and ana.attributes == {"plan": "gold"}
     assert ana.email_status == "subscribed" and [r.status for r in history] == ["subscribed"]
+
+
+async def test_import_analyzes_the_tables_it_grows(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite's planner needs no statistics to use the indexes here")
+    monkeypatch.setattr(csvio, "ANALYZE_FIRST", 2)
+    csv_text = "email,tags\n" + "".join(f"c{i}@example.com,t{i}\n" for i in range(3))
+    report = await import_contacts(database, io.StringIO(csv_text), list_name="L", now=T0)
+    assert report.imported == 3
+    async with database.read() as conn:
+        analyzed = (
+            await conn.execute(
+                text(
+                    "SELECT relname FROM pg_stat_user_tables "
+                    "WHERE last_analyze IS NOT NULL ORDER BY relname"
+                )
+            )
+        ).scalars()
+        assert list(analyzed) == ["contact_tags", "contacts", "list_members"]
