@@ -195,6 +195,14 @@ class ImapSection:
             min=0,
         ),
     )
+    changes_retention: timedelta = field(
+        default=timedelta(days=30),
+        metadata=_meta(
+            "How long the change feed keeps its rows (appends, flag changes, expunges). "
+            "A QRESYNC client (RFC 7162) or a session older than this gets a full "
+            "resynchronisation instead of the exact changes."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

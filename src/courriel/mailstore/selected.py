@@ -25,6 +25,7 @@ from courriel.errors import NotFound
 from courriel.mailstore.imapcommon import META_COLUMNS, META_WIDTH, last_change_id, meta_of
 from courriel.mailstore.imapport import FolderDelta, FolderSnapshot, MessageMeta
 from courriel.mailstore.mirror import FolderMirror, MirrorEntry, advance, keywords_of
+from courriel.mailstore.prune import PRUNED
 from courriel.storage.db import Database
 from courriel.storage.models import changes, folders, messages
 
@@ -194,6 +195,9 @@ async def read_delta(
         uidnext=int(first.f_uidnext),
         highest_modseq=int(first.f_modseq),
         last_change_id=max(int(first.f_last or 0), after),
+        # Changes after the position were pruned: the delta is incomplete, so the
+        # session is told the folder is gone and must select it again (a full read).
+        gone=_pruned(rows),
     )
     return delta, int(first.f_recent)
 
@@ -239,7 +243,8 @@ async def read_since(conn: AsyncConnection, account_id: int, name: str, after: i
         name=first.f_name,
         uidvalidity=int(first.f_uidvalidity),
         unclaimed=int(first.f_recent),
-        folders_changed=first.f_moved is not None,
+        # A pruned feed after the position makes the delta incomplete, like a rename.
+        folders_changed=first.f_moved is not None or _pruned(rows),
         delta=delta,
     )
 
@@ -297,6 +302,11 @@ async def mirrored_snapshot(
     return snapshot, unclaimed
 
 
+def _pruned(rows: Sequence[Any]) -> bool:
+    """Whether the feed after the position was pruned (:mod:`courriel.mailstore.prune`)."""
+    return any(row.kind == PRUNED for row in rows)
+
+
 def _sort_changes(rows: Sequence[Any]) -> tuple[list[MessageMeta], list[MessageMeta], list[int]]:
     """Split change rows (joined with the messages' current state) into the delta lists."""
     kinds: dict[str, set[int]] = {"append": set(), "expunge": set(), "flags": set()}
@@ -322,8 +332,19 @@ async def expunged_since(
     """UIDs of the folder expunged with a modseq above ``modseq``, ascending, distinct.
 
     RFC 7162 §3.2.5, §3.2.6 (QRESYNC): ``changes`` keeps every expunge with its modseq
-    and is never pruned. The (folder_id, id) index narrows the scan to the folder.
+    since the pruning horizon (:mod:`courriel.mailstore.prune`). When ``modseq`` is
+    older than the horizon (the folder's ``pruned`` row carries the newest modseq
+    pruned), expunges may be missing, so every UID below UIDNEXT that is not in the
+    folder is returned: RFC 7162 §3.2.5.2 allows VANISHED (EARLIER) to name UIDs the
+    server cannot tell about. The (folder_id, id) index narrows the scan to the folder.
     """
+    horizon = await conn.scalar(
+        select(func.max(changes.c.modseq)).where(
+            changes.c.folder_id == folder_id, changes.c.kind == PRUNED
+        )
+    )
+    if horizon is not None and int(horizon) > modseq:
+        return await _absent_uids(conn, folder_id)
     query = (
         select(changes.c.uid)
         .where(
@@ -336,3 +357,12 @@ async def expunged_since(
         .order_by(changes.c.uid)
     )
     return [int(uid) for uid in await conn.scalars(query)]
+
+
+async def _absent_uids(conn: AsyncConnection, folder_id: int) -> list[int]:
+    """Every UID below the folder's UIDNEXT that no message of the folder has."""
+    uidnext = await conn.scalar(select(folders.c.uidnext).where(folders.c.id == folder_id))
+    present = set(
+        await conn.scalars(select(messages.c.uid).where(messages.c.folder_id == folder_id))
+    )
+    return [uid for uid in range(1, int(uidnext or 1)) if uid not in present]
