@@ -10,6 +10,7 @@ last, so nothing that was acknowledged is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import ssl
@@ -24,7 +25,8 @@ from courriel.delivery.committer import GroupCommitter
 from courriel.delivery.router import Router
 from courriel.delivery.signing import SignerCache
 from courriel.delivery.targets import ListenerKind
-from courriel.errors import ListenerError
+from courriel.errors import CourrielError, ListenerError
+from courriel.mailstore.prune import prune_changes
 from courriel.mailstore.service import MailStore
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
@@ -54,6 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAINTENANCE_INTERVAL = 3600.0  # seconds between two rounds of upkeep
 LINKS_KEY_NAME = "links"  # the shared secret that signs links put in mail
 
 # Roles `courriel serve --roles` knows, and the listener keys each one opens.
@@ -184,6 +187,7 @@ class Node:
     # above ``app`` and cannot be imported from here.
     http_factory: HttpFactory | None = None
     links: LinkSigner | None = None  # made at start from the fleet's shared secret
+    maintenance: asyncio.Task[None] | None = None  # periodic upkeep (change-feed pruning)
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -205,6 +209,7 @@ class Node:
             for role in self.roles:
                 for key_name in ROLES[role]:
                     await self._start_listener(key_name, tls)
+            self.maintenance = asyncio.create_task(self._maintain(), name="courriel-maintenance")
         except BaseException:
             await self.stop(grace=0)
             raise
@@ -311,8 +316,29 @@ class Node:
             self.signers = SignerCache(self.services.db)
         return Router(self.services.mailstore, self.services.blobs, self.committer, self.signers)
 
+    async def _maintain(self) -> None:
+        """Prune the change feed past ``imap.changes_retention``, now and then hourly.
+
+        Safe on every node of a fleet at once; a failed round is logged and retried in an
+        hour (pruning is an optimisation: nothing depends on it happening on time).
+        """
+        retention = self.services.loaded.config.imap.changes_retention
+        while True:
+            try:
+                pruned = await prune_changes(self.services.db, older_than=retention)
+                if pruned:
+                    log.info("pruned %d change-feed rows older than %s", pruned, retention)
+            except CourrielError:
+                log.exception("change-feed pruning failed; next try in an hour")
+            await asyncio.sleep(MAINTENANCE_INTERVAL)
+
     async def stop(self, grace: float = 10.0) -> None:
         """Stop every listener; transactions in flight get ``grace`` seconds to finish."""
+        if self.maintenance is not None:
+            self.maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.maintenance
+            self.maintenance = None
         listeners, self.listeners = self.listeners, []
         await asyncio.gather(*(lst.server.stop(grace) for lst in listeners))
         if self.outbound is not None:
