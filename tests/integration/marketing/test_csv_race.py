@@ -87,3 +87,25 @@ async def test_import_analyzes_the_tables_it_grows(
             )
         ).scalars()
         assert list(analyzed) == ["contact_tags", "contacts", "list_members"]
+
+
+async def test_address_repeated_across_batches_keeps_file_order(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two-row batches, an address repeated across them: the file's last value wins, also
+    # while an earlier batch with the address is still being written (both engines).
+    monkeypatch.setattr(csvio, "BATCH", 2)
+    lines = [f"c{i}@example.com,first{i},\n" for i in range(8)]
+    lines += ["c1@example.com,again,Lyon\n", "c6@example.com,,Paris\n", "c1@example.com,last,\n"]
+    report = await import_contacts(
+        database, io.StringIO("email,first_name,city\n" + "".join(lines)), now=T0
+    )
+    assert (report.imported, report.errors) == (8, [])
+    async with database.read() as conn:
+        c1 = await find_contact_id(conn, "c1@example.com")
+        c6 = await find_contact_id(conn, "c6@example.com")
+        assert c1 is not None and c6 is not None
+        first = await get_contact(conn, c1)
+        sixth = await get_contact(conn, c6)
+    assert (first.first_name, first.city) == ("last", "Lyon")
+    assert (sixth.first_name, sixth.city) == ("first6", "Paris")
