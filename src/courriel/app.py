@@ -334,13 +334,16 @@ class Node:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop every listener; transactions in flight get ``grace`` seconds to finish."""
-        if self.maintenance is not None:
-            self.maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.maintenance
-            self.maintenance = None
+        # The listeners leave the node before anything here awaits: once stop() has begun,
+        # the node lists none (the maintenance task is cancelled beside them).
         listeners, self.listeners = self.listeners, []
+        maintenance, self.maintenance = self.maintenance, None
+        if maintenance is not None:
+            maintenance.cancel()
         await asyncio.gather(*(lst.server.stop(grace) for lst in listeners))
+        if maintenance is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
         if self.outbound is not None:
             await self.outbound.stop(grace)
             self.outbound = None
