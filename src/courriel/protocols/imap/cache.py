@@ -68,15 +68,12 @@ class MessageCache:
         Raises:
             Whatever ``load`` raises (nothing is cached then).
         """
-        key = (message_id, blob_key)
-        hit = self._entries.get(key)
+        hit = self.peek(message_id, blob_key)
         if hit is not None:
-            self._entries.move_to_end(key)
-            self.hits += 1
             return hit
         self.misses += 1
         parsed = ParsedMessage.parse(await load())
-        self._put(key, parsed)
+        self._put((message_id, blob_key), parsed)
         return parsed
 
     def _put(self, key: tuple[int, str], parsed: ParsedMessage) -> None:
