@@ -119,7 +119,7 @@ class Outbound:
         """Start the worker task (DNS through ``dns.nameservers`` when set)."""
         cfg = self.config
         resolver = DnsResolver(nameservers=cfg.dns.nameservers, timeout=cfg.dns.timeout)
-        bouncer = Bouncer(self.originate, cfg.server.hostname, self.blobs)
+        bouncer = Bouncer(self.originator.send, cfg.server.hostname, self.blobs)
         expire_after = cfg.delivery.expire_after
 
         async def delayed(claims: Sequence[Claim], recipients: Sequence[FailedRecipient]) -> None:
@@ -158,7 +158,3 @@ class Outbound:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-
-    async def originate(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
-        """Deliver a message courriel writes itself (a DSN): see :meth:`Originator.send`."""
-        await self.originator.send(sender, recipients, message)
