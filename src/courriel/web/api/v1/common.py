@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.contacts import find_contact_id, get_contact, upsert_contact
-from courriel.marketing.suppression import is_forgotten
 from courriel.marketing.types import ContactData
 
 __all__ = [
@@ -126,8 +125,5 @@ async def email_or_contact(
         await get_contact(conn, contact_id)
         return contact_id
     assert email is not None
-    if await find_contact_id(conn, email) is None and await is_forgotten(conn, email):
-        raise InvalidInput(
-            "this address asked to be forgotten and cannot be added again", field="email"
-        )
+    # upsert_contact refuses an address erased on request (field "email").
     return await upsert_contact(conn, ContactData(email=email, source=source), now=now)
