@@ -16,23 +16,13 @@ from courriel.mailstore.types import MaildropInUse, Principal
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models import messages, utcnow
+from courriel.testing.mailstore import deliver_to
 
 TRACE = b"Received: from client.test by mx.example.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
 
 
 async def _deliver(store: MailStore, account_ids: list[int], body: bytes) -> list[int]:
-    ref = await store.blobs.put(body)
-    async with store.db.write() as conn:
-        ids = await store.deliver(
-            conn,
-            account_ids=account_ids,
-            blob_key=ref.key,
-            size=len(TRACE) + ref.size,
-            trace_header=TRACE,
-            internal_date=utcnow(),
-        )
-    store.notify(account_ids)
-    return ids
+    return await deliver_to(store, account_ids, body, trace_header=TRACE)
 
 
 async def _uids(store: MailStore) -> list[int]:

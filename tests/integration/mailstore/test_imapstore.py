@@ -14,7 +14,7 @@ from courriel.mailstore.service import MailStore
 from courriel.mailstore.types import Principal
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
-from courriel.storage.models import utcnow
+from courriel.testing.mailstore import deliver_to
 
 TRACE = b"Received: from client.test by mx.example.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
 
@@ -26,17 +26,7 @@ async def _setup(store: MailStore) -> Principal:
 
 
 async def _deliver(store: MailStore, principal: Principal, body: bytes) -> None:
-    ref = await store.blobs.put(body)
-    async with store.db.write() as conn:
-        await store.deliver(
-            conn,
-            account_ids=[principal.account_id],
-            blob_key=ref.key,
-            size=len(TRACE) + ref.size,
-            trace_header=TRACE,
-            internal_date=utcnow(),
-        )
-    store.notify([principal.account_id])
+    await deliver_to(store, [principal.account_id], body, trace_header=TRACE)
 
 
 async def _fill(store: MailStore, principal: Principal, count: int) -> None:

@@ -20,24 +20,14 @@ from courriel.mailstore import imapwrite
 from courriel.mailstore.imapport import FolderDelta, MessageMeta
 from courriel.mailstore.service import MailStore
 from courriel.mailstore.types import Principal
-from courriel.storage.models import utcnow
+from courriel.testing.mailstore import deliver_to
 
 ROUNDS = 16
 MODES: list[Literal["+", "-"]] = ["+", "-"]
 
 
 async def _deliver(store: MailStore, principal: Principal, n: int) -> None:
-    ref = await store.blobs.put(b"Subject: %d\r\n\r\n%d\r\n" % (n, n))
-    async with store.db.write() as conn:
-        await store.deliver(
-            conn,
-            account_ids=[principal.account_id],
-            blob_key=ref.key,
-            size=ref.size,
-            trace_header=b"",
-            internal_date=utcnow(),
-        )
-    store.notify([principal.account_id])
+    await deliver_to(store, [principal.account_id], b"Subject: %d\r\n\r\n%d\r\n" % (n, n))
 
 
 def _apply(view: dict[int, MessageMeta], delta: FolderDelta) -> None:

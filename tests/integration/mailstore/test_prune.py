@@ -11,19 +11,11 @@ from courriel.mailstore.prune import PRUNED, prune_changes
 from courriel.mailstore.selected import expunged_since, read_delta, read_since
 from courriel.mailstore.service import MailStore
 from courriel.storage.models import changes, folders, messages, utcnow
+from courriel.testing.mailstore import deliver_to
 
 
 async def _deliver(store: MailStore, account_id: int, body: bytes) -> None:
-    ref = await store.blobs.put(body)
-    async with store.db.write() as conn:
-        await store.deliver(
-            conn,
-            account_ids=[account_id],
-            blob_key=ref.key,
-            size=ref.size,
-            trace_header=b"",
-            internal_date=utcnow(),
-        )
+    await deliver_to(store, [account_id], body)
 
 
 async def test_prune_keeps_a_marker_and_forces_full_resync(mailstore: MailStore) -> None:
