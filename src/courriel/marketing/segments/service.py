@@ -136,12 +136,18 @@ async def update(
     async with db.write() as conn:
         if "name" in values and await _name_taken(conn, values["name"], other_than=segment_id):
             raise AlreadyExists(f"a segment named {values['name']!r} exists already")
-        result = await conn.execute(
-            segments.update().where(segments.c.id == segment_id).values(**values)
-        )
-        if result.rowcount == 0:
+        # RETURNING hands back the row as written: no second transaction to read it again.
+        row = (
+            await conn.execute(
+                segments.update()
+                .where(segments.c.id == segment_id)
+                .values(**values)
+                .returning(*segments.c)
+            )
+        ).first()
+        if row is None:
             raise NotFound(f"no segment {segment_id}")
-    return await get(db, segment_id)
+    return _row(row)
 
 
 async def get(db: Database, segment_id: int) -> Segment:
