@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.consent import consent_history, consent_record_to_dict, set_consent
 from courriel.marketing.contacts import (
+    FORGOTTEN_MESSAGE,
     contact_to_dict,
     find_contact_id,
     get_contact,
@@ -149,10 +150,10 @@ async def upsert(services: Services, data: JSONBody[ContactIn]) -> Response[dict
     contact_data = _contact_data(data)
     async with services.db.write() as conn:
         existing = await find_contact_id(conn, data.email)
+        # upsert_contact refuses this too, but only after checking attributes, tags and
+        # source; checking here first keeps "forgotten" the answer whatever else is wrong.
         if existing is None and await is_forgotten(conn, data.email):
-            raise InvalidInput(
-                "this address asked to be forgotten and cannot be added again", field="email"
-            )
+            raise InvalidInput(FORGOTTEN_MESSAGE, field="email")
         contact_id = await upsert_contact(conn, contact_data, now=now)
         await _record_consent(conn, contact_id, data.consent or [], now=now)
         contact = await get_contact(conn, contact_id)
