@@ -33,6 +33,7 @@ __all__ = [
     "no",
     "ok",
     "untagged",
+    "untagged_lines",
 ]
 
 # Dovecot's public text for a failure whose cause only the log shows.
@@ -85,6 +86,11 @@ def untagged(text: str | bytes) -> Send:
     """``* <text>`` as one line."""
     data = text if isinstance(text, bytes) else text.encode("utf-8")
     return Send(data=b"* " + data + b"\r\n")
+
+
+def untagged_lines(lines: list[bytes]) -> Send:
+    """``* <line>`` for each of ``lines``, written as one send."""
+    return Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))
 
 
 def _status(tag: str, kind: str, text: str, code: str | None) -> Tagged:

@@ -39,6 +39,7 @@ from courriel.protocols.imap.actions import (
     bad,
     no,
     untagged,
+    untagged_lines,
 )
 from courriel.protocols.imap.cache import MessageCache
 from courriel.protocols.imap.mime import ParsedMessage
@@ -293,7 +294,7 @@ class ImapSession:
         lines = view.apply(delta, opts)
         if not lines:
             return []
-        return [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))]
+        return [untagged_lines(lines)]
 
     # -- dispatch --------------------------------------------------------------------
 

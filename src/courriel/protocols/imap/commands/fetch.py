@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING
 
 from courriel.errors import CourrielError, InvalidInput, NotFound
 from courriel.mailstore.imapport import MessageMeta
-from courriel.protocols.imap.actions import INTERNAL_ERROR, Action, Send, Stream, bad, no, ok
+from courriel.protocols.imap.actions import (
+    INTERNAL_ERROR,
+    Action,
+    Stream,
+    bad,
+    no,
+    ok,
+    untagged_lines,
+)
 from courriel.protocols.imap.commands.qresync import vanished_earlier
 from courriel.protocols.imap.encode import flag_list, internal_date, literal
 from courriel.protocols.imap.mime import ParsedMessage
@@ -168,7 +176,7 @@ async def cmd_fetch(s: ImapSession, cmd: Command) -> list[Action]:
         # RFC 7162 §3.2.6: the UIDs of the set expunged after CHANGEDSINCE, first.
         known = view.concrete(args.seqset, uid=True)  # RFC 5182 §3: `$` too
         lines = await vanished_earlier(s, view, args.changed_since, known)
-        out += [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))] if lines else []
+        out += [untagged_lines(lines)] if lines else []
     stream = _stream(s, view, uids, cmd, needs=needs, seeing=seeing, uid=opts.uid)
     return [*out, Stream(parts=stream)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from courriel.errors import NotFound
-from courriel.protocols.imap.actions import Action, Send, bad, no, ok, untagged
+from courriel.protocols.imap.actions import Action, bad, no, ok, untagged, untagged_lines
 from courriel.protocols.imap.commands.qresync import qresync_problem, resync_lines
 from courriel.protocols.imap.encode import flag_list, mailbox
 from courriel.protocols.imap.selected import SelectedFolder
@@ -80,7 +80,7 @@ async def cmd_select(s: ImapSession, cmd: Command) -> list[Action]:
     lines = _opening(s, view)
     if args.qresync is not None:
         lines += await resync_lines(s, view, args.qresync)
-    out.append(Send(data=b"".join(b"* " + line + b"\r\n" for line in lines)))
+    out.append(untagged_lines(lines))
     code = "READ-ONLY" if readonly else "READ-WRITE"
     verb = "Examine" if cmd.name == "EXAMINE" else "Select"
     return [*out, ok(cmd.tag, f"{verb} completed", code)]
@@ -165,7 +165,7 @@ async def expunged_reply(
     """
     view = s.require_selected()
     lines = lines + view.remove(gone, vanished=s.enabled.qresync)
-    out: list[Action] = [Send(data=b"".join(b"* " + line + b"\r\n" for line in lines))]
+    out: list[Action] = [untagged_lines(lines)]
     code = None
     if gone and s.enabled.qresync:
         out += await s.poll(s.update_options(cmd))

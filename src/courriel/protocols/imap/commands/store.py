@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from courriel.protocols.imap.actions import Action, Send, bad, ok
+from courriel.protocols.imap.actions import Action, bad, ok, untagged_lines
 from courriel.protocols.imap.commands.fetch import invalid_set
 from courriel.protocols.imap.commands.select import flags_responses, read_only
 from courriel.protocols.imap.encode import number_set
@@ -50,12 +50,12 @@ async def cmd_store(s: ImapSession, cmd: Command) -> list[Action]:
     view.set_meta(result.updated)
     lines = flags_responses(view) if view.keywords != keywords_before else []
     lines += _fetch_lines(view, uids, result, silent=args.silent, opts=s.update_options(cmd))
-    data = b"".join(b"* " + line + b"\r\n" for line in lines)
+    updates = untagged_lines(lines)
     if result.modified:
         numbers = result.modified if cmd.uid else [view.seq_of(u) or 0 for u in result.modified]
         code = f"MODIFIED {number_set(numbers)}"
-        return [Send(data=data), ok(cmd.tag, "Conditional store failed", code)]
-    return [Send(data=data), ok(cmd.tag, "Store completed")]
+        return [updates, ok(cmd.tag, "Conditional store failed", code)]
+    return [updates, ok(cmd.tag, "Store completed")]
 
 
 def _fetch_lines(
