@@ -172,8 +172,12 @@ async def _orders_of(conn: AsyncConnection, contact_id: int) -> list[dict[str, A
             .order_by(order_lines.c.id)
         )
     )
+    # Group once (lines stay in id order) rather than scan every line for every order.
+    by_order: dict[Any, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_order.setdefault(line["order_id"], []).append(line)
     for order in found:
-        order["lines"] = [line for line in lines if line["order_id"] == order["id"]]
+        order["lines"] = by_order.get(order["id"], [])
     return found
 
 
