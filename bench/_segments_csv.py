@@ -53,7 +53,7 @@ async def time_import(url: str, path: Path, now: datetime) -> tuple[float, int, 
                 stream,
                 list_name="Imported",
                 consent="subscribed",
-                now=now,  # type: ignore[arg-type]
+                now=now,
             )
         return time.perf_counter() - start, report.imported, len(report.errors)
     finally:
