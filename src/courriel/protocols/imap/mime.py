@@ -221,17 +221,12 @@ class ParsedMessage:
         found = self._find(part)
         if found is None:
             return None
-        raw = self._data[found.body_start : found.end]
         if found.multipart or found.message is not None:
-            return raw
-        cte = _cte(self._data, found)
-        if cte in _IDENTITY_CTE:
-            return raw
-        if cte == "base64":
-            return _b64(raw)
-        if cte == "quoted-printable":
-            return binascii.a2b_qp(raw)
-        raise InvalidInput("unknown-cte")
+            return self._data[found.body_start : found.end]
+        content = _undo_cte(self._data, found)
+        if content is None:
+            raise InvalidInput("unknown-cte")
+        return content
 
     # -- SEARCH --------------------------------------------------------------------------
 
@@ -330,13 +325,8 @@ class ParsedMessage:
         ]
 
     def _decoded_text(self, part: Part) -> str:
-        raw = self._data[part.body_start : part.end]
-        cte = _cte(self._data, part)
-        if cte == "base64":
-            raw = _b64(raw)
-        elif cte == "quoted-printable":
-            raw = binascii.a2b_qp(raw)
-        elif cte not in _IDENTITY_CTE:
+        raw = _undo_cte(self._data, part)
+        if raw is None:
             return ""  # an encoding courriel cannot undo is not searched (as in Dovecot)
         charset = "us-ascii"
         for name, value in part.content_type[2] if part.content_type else []:
@@ -345,6 +335,19 @@ class ParsedMessage:
         if charset.lower() in ("us-ascii", "ascii"):
             charset = "utf-8"  # 8-bit text mislabelled as ASCII is most often UTF-8
         return _charset_decode(raw, charset)
+
+
+def _undo_cte(data: bytes, part: Part) -> bytes | None:
+    """The leaf part's body with its transfer encoding undone, or None when unknown."""
+    raw = data[part.body_start : part.end]
+    cte = _cte(data, part)
+    if cte in _IDENTITY_CTE:
+        return raw
+    if cte == "base64":
+        return _b64(raw)
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(raw)
+    return None
 
 
 def _cte(data: bytes, part: Part) -> str:
