@@ -141,9 +141,6 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None:
         """Remove the body if present (the caller checked nothing references it)."""
 
-    async def delete_many(self, keys: Sequence[str]) -> None:
-        """Remove several bodies at once (same contract as :meth:`delete`)."""
-
 
 def _check_key(key: str) -> str:
     if not _KEY.match(key):
@@ -466,13 +463,6 @@ class SqlBlobStore:
         _check_key(key)
         async with self._db.write() as conn:
             await conn.execute(delete(blobs_table).where(blobs_table.c.key == key))
-
-    async def delete_many(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            _check_key(key)
-        if keys:
-            async with self._db.write() as conn:
-                await conn.execute(delete(blobs_table).where(blobs_table.c.key.in_(list(keys))))
 
 
 def open_blob_store(kind: str, data_dir: Path, db: Database) -> BlobStore:
