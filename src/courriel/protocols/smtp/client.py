@@ -214,21 +214,19 @@ class SmtpConnector:
         self._no_tls[key] = self._clock() + self._remember_for
         return await self._open(host, address, port, use_tls=False, verify=False)
 
-    def _verifying(self) -> ssl.SSLContext:
-        if True not in self._contexts:
-            self._contexts[True] = self._factory()
-        return self._contexts[True]
-
-    def _lenient(self) -> ssl.SSLContext:
-        if False not in self._contexts:
-            self._contexts[False] = _unverified_context()
-        return self._contexts[False]
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        """The connector's verifying (or lenient) context, built on first use."""
+        context = self._contexts.get(verify)
+        if context is None:
+            context = self._factory() if verify else _unverified_context()
+            self._contexts[verify] = context
+        return context
 
     async def _open(
         self, host: str, address: str, port: int, *, use_tls: bool, verify: bool
     ) -> SmtpConnection:
         name = host or address
-        context = (self._verifying() if verify else self._lenient()) if use_tls else None
+        context = self._context(verify) if use_tls else None
         wire = await self._dial(name, address, port, context if self.implicit_tls else None)
         try:
             t = self.timeouts
