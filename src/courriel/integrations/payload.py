@@ -19,7 +19,6 @@ from courriel.errors import InvalidInput
 
 __all__ = [
     "child",
-    "opt_bool",
     "opt_id",
     "opt_int",
     "opt_obj",
@@ -136,16 +135,6 @@ def req_id(obj: Obj, key: str, where: str) -> str:
     value = opt_id(obj, key, where)
     if value is None:
         raise InvalidInput("is required", field=path(where, key))
-    return value
-
-
-def opt_bool(obj: Obj, key: str, where: str) -> bool | None:
-    """The boolean at ``key``; None when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise InvalidInput("must be true or false", field=path(where, key))
     return value
 
 

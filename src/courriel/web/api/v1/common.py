@@ -26,7 +26,6 @@ __all__ = [
     "contact_ref",
     "iso",
     "page",
-    "parse_id",
 ]
 
 MAX_LIMIT = 1000
@@ -55,17 +54,6 @@ def page(
     """
     cursor = str(key(items[-1])) if items and len(items) >= limit else None
     return {"data": [render(item) for item in items], "next": cursor}
-
-
-def parse_id(value: str, *, field: str = "id") -> int:
-    """A positive integer id from a path segment.
-
-    Raises:
-        InvalidInput: not a positive integer.
-    """
-    if not (value.isascii() and value.isdigit()) or int(value) < 1 or len(value) > 18:
-        raise InvalidInput("must be a positive integer id", field=field)
-    return int(value)
 
 
 def iso(value: datetime | None) -> str | None:
