@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -30,6 +31,14 @@ MSG2 = (
     b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     b"AAEC\r\n--b--\r\n"
 )
+
+
+def imaplib_login(port: int, tls: ssl.SSLContext) -> imaplib.IMAP4:
+    """An imaplib client on 127.0.0.1:``port``, after STARTTLS and LOGIN as Alice."""
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    imap.starttls(tls)
+    imap.login(ALICE, PASSWORD)
+    return imap
 
 
 class FakeClock:

@@ -14,14 +14,7 @@ import ssl
 
 from courriel.mailstore.service import MailStore
 
-from .conftest import ALICE, MSG1, MSG2, PASSWORD, TRACE, ServerFactory, deliver
-
-
-def _login(port: int, tls: ssl.SSLContext) -> imaplib.IMAP4:
-    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-    imap.starttls(tls)
-    imap.login(ALICE, PASSWORD)
-    return imap
+from .conftest import ALICE, MSG1, MSG2, PASSWORD, TRACE, ServerFactory, deliver, imaplib_login
 
 
 async def test_imaps_authenticate_plain_and_mailbox_commands(
@@ -71,7 +64,7 @@ async def test_message_commands_over_starttls(
     server = await start_server()
 
     def client() -> dict[str, object]:
-        imap = _login(server.port, client_tls)
+        imap = imaplib_login(server.port, client_tls)
         out: dict[str, object] = {}
         out["append"] = imap.append("INBOX", "(\\Flagged)", None, b"Subject: three\r\n\r\nbody\r\n")
         out["examine"] = imap.select("INBOX", readonly=True)

@@ -7,18 +7,10 @@ base64 ``AAEC``, the octets 00 01 02). Store: a real MailStore on SQLite and Pos
 from __future__ import annotations
 
 import asyncio
-import imaplib
 import re
 import ssl
 
-from .conftest import ALICE, PASSWORD, ServerFactory
-
-
-def _session(port: int, tls: ssl.SSLContext) -> imaplib.IMAP4:
-    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-    imap.starttls(tls)
-    imap.login(ALICE, PASSWORD)
-    return imap
+from .conftest import ServerFactory, imaplib_login
 
 
 def _modseq(data: bytes) -> int:
@@ -33,7 +25,7 @@ async def test_uid_fetch_store_copy_and_binary(
     server = await start_server()
 
     def client() -> dict[str, object]:
-        imap = _session(server.port, client_tls)
+        imap = imaplib_login(server.port, client_tls)
         imap.select("INBOX")
         out: dict[str, object] = {}
         out["uid_fetch"] = imap.uid("FETCH", "2", "(FLAGS RFC822.SIZE)")
@@ -76,7 +68,7 @@ async def test_condstore_unchangedsince_and_changedsince(
     server = await start_server()
 
     def client() -> dict[str, object]:
-        imap = _session(server.port, client_tls)
+        imap = imaplib_login(server.port, client_tls)
         imap.enable("CONDSTORE")
         imap.select("INBOX")
         out: dict[str, object] = {}
