@@ -235,7 +235,9 @@ async def _response(
     # as requested; MODSEQ last when CONDSTORE adds it unasked (RFC 7162 §3.2).
     if uid_first:
         items.append(b"UID %d" % uid)
-    flags = b"FLAGS " + flag_list(view.flags_of(uid, rev1=not s.enabled.rev2))
+    flags = b""
+    if seeing or "FLAGS" in names:  # sorting the flags is per message: only when sent
+        flags = b"FLAGS " + flag_list(view.flags_of(uid, rev1=not s.enabled.rev2))
     if seeing and "FLAGS" not in names:
         items.append(flags)
     for item in args.items:
