@@ -24,14 +24,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, union, update
+from sqlalchemy import delete, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.mailstore.batch import INBOX, LOCK_ACCOUNTS, Copy, deliver_many
+from courriel.mailstore.batch import INBOX, Copy, deliver_many
+from courriel.mailstore.imapcommon import lock_account, record_changes
 from courriel.storage import blobgc
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
-from courriel.storage.models import changes, folders, messages, queue_messages, utcnow
+from courriel.storage.models import folders, messages, queue_messages
 
 __all__ = ["INBOX", "bump_modseq", "deliver", "expunge", "free_blobs"]
 
@@ -102,7 +103,7 @@ async def expunge(
     Returns:
         The blob keys the deleted rows referenced (for :func:`free_blobs` after commit).
     """
-    await conn.execute(LOCK_ACCOUNTS, {"accounts": [account_id]})
+    await lock_account(conn, account_id)
     rows = (
         await conn.execute(
             select(messages.c.id, messages.c.uid, messages.c.blob_key).where(
@@ -114,20 +115,13 @@ async def expunge(
         return []
     _, modseq = await bump_modseq(conn, folder_id)
     await conn.execute(delete(messages).where(messages.c.id.in_([r.id for r in rows])))
-    now = utcnow()
-    await conn.execute(
-        insert(changes),
-        [
-            {
-                "account_id": account_id,
-                "folder_id": folder_id,
-                "kind": "expunge",
-                "uid": r.uid,
-                "modseq": modseq,
-                "created_at": now,
-            }
-            for r in rows
-        ],
+    await record_changes(
+        conn,
+        account_id=account_id,
+        folder_id=folder_id,
+        kind="expunge",
+        uids=[r.uid for r in rows],
+        modseq=modseq,
     )
     return sorted({r.blob_key for r in rows})
 
