@@ -11,7 +11,8 @@ stays in logs (never hostnames, paths or configuration in a reply)::
     ├── NotFound                    an admin operation names something that does not exist
     ├── AlreadyExists               an admin operation would create a duplicate
     ├── InvalidInput                a value given by an operator or a client is malformed
-    │   └── AddressError            an email address or domain does not parse
+    │   ├── AddressError            an email address or domain does not parse
+    │   └── ForgottenAddress        the address asked to be forgotten (GDPR): never re-added
     ├── AuthError                   credentials were refused
     ├── DnsError                    a DNS lookup failed (temporary or permanent)
     ├── ProtocolError               a protocol-level failure with a wire reply
@@ -35,6 +36,7 @@ __all__ = [
     "CourrielError",
     "DeliveryRefused",
     "DnsError",
+    "ForgottenAddress",
     "InvalidInput",
     "ListenerError",
     "NotFound",
@@ -105,6 +107,14 @@ class InvalidInput(CourrielError):
 
 class AddressError(InvalidInput):
     """An email address or a domain name does not parse."""
+
+
+class ForgottenAddress(InvalidInput):
+    """The address was erased on request (GDPR) and must not be added again.
+
+    An InvalidInput on ``email`` to every caller; the public tracker catches it by type
+    to answer as if it had succeeded (a storefront must not learn who asked).
+    """
 
 
 class AuthError(CourrielError):

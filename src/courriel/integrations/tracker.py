@@ -41,9 +41,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import AlreadyExists, InvalidInput, NotFound
+from courriel.errors import AlreadyExists, ForgottenAddress, InvalidInput, NotFound
 from courriel.marketing.commerce import EventData, append_event, upsert_statement
-from courriel.marketing.contacts import FORGOTTEN_MESSAGE, only_empty, upsert_contact
+from courriel.marketing.contacts import only_empty, upsert_contact
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import browser_ids, events, tracker_sites
@@ -404,10 +404,10 @@ async def identify(db: Database, call: IdentifyCall, *, now: datetime) -> int:
         try:
             profile = await only_empty(conn, call.profile, columns=_PROFILE_FIELDS)
             contact_id = await upsert_contact(conn, profile, now=now)
+        except ForgottenAddress:
+            # GDPR: the same answer as a success, and nothing written (no browser row).
+            return 0
         except InvalidInput as exc:
-            if exc.field == "email" and str(exc) == FORGOTTEN_MESSAGE:
-                # GDPR: the same answer as a success, and nothing written (no browser row).
-                return 0
             # The contacts core names its own fields; the caller sent them in "profile".
             field = f"profile/{exc.field}" if exc.field else "profile"
             raise InvalidInput(str(exc), field=field) from exc

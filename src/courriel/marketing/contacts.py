@@ -27,7 +27,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import InvalidInput, NotFound
+from courriel.errors import ForgottenAddress, InvalidInput, NotFound
 from courriel.marketing.dbutil import upsert_insert
 from courriel.marketing.normalise import (
     check_attributes,
@@ -131,7 +131,7 @@ async def upsert_contact(conn: AsyncConnection, data: ContactData, *, now: datet
     row = await _load_row(conn, email)
     if row is None:
         if await is_forgotten(conn, email):
-            raise InvalidInput(FORGOTTEN_MESSAGE, field="email")
+            raise ForgottenAddress(FORGOTTEN_MESSAGE, field="email")
         values = normalise_fields(data)
         contact_id = await _insert(
             conn, email, values=values, attributes=attributes, source=source, now=now
