@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.engine import Connection
+
 from courriel.config import LoadedConfig, ensure_data_dir, load_config, parse_listen
 from courriel.delivery.committer import GroupCommitter
 from courriel.delivery.router import Router
@@ -146,18 +148,28 @@ class OriginatingMailer:
 
     Mail the marketing engine writes (a double opt-in confirmation) goes through the same
     router as submitted mail: stored when the recipient is local, queued otherwise, and
-    DKIM-signed when its ``From:`` domain has keys. It is queued in the transactional class;
-    the bulk class arrives with campaigns.
+    DKIM-signed when its ``From:`` domain has keys. Transactional mail is queued in the
+    ``transactional`` class, campaigns in ``bulk``.
     """
 
     def __init__(self, originator: Originator) -> None:
         self._originator = originator
 
     async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        transactional: bool = True,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> bool:
         """Queue ``message`` for ``recipient`` (see the port)."""
-        await self._originator.send(sender, [recipient], message)
+        priority = "transactional" if transactional else "bulk"
+        accepted = await self._originator.send(
+            sender, [recipient], message, priority=priority, on_commit=on_commit
+        )
+        return accepted > 0
 
 
 @dataclass(slots=True, kw_only=True)

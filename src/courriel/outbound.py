@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+
+from sqlalchemy.engine import Connection
 
 from courriel.config import Config
 from courriel.delivery.bounces import Bouncer
@@ -66,8 +68,21 @@ class Originator:
             authenticated=f"mailer-daemon@{hostname}",
         )
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
+    async def send(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        message: bytes,
+        *,
+        priority: str = "transactional",
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> int:
         """Deliver a message courriel writes itself: locally or through the queue.
+
+        ``priority`` is the queue class of remote copies (``bulk`` for campaigns, which the
+        worker takes after ``transactional``); ``on_commit`` runs in the transaction that
+        stores the message (see :class:`courriel.delivery.committer.CommitJob`), and only
+        when at least one recipient was accepted. Returns the number accepted.
 
         Recipients refused for good (an unknown local user) are logged and skipped, so a
         bounce to a vanished sender cannot loop; a temporary failure raises, and the
@@ -92,12 +107,15 @@ class Originator:
                     log.warning("dropping notice to %s: %s", recipient, exc.internal)
             if not accepted:
                 await delivery.abort()
-                return
+                return 0
+            delivery.priority = priority
+            delivery.on_commit = on_commit
             await delivery.write(message)
             await delivery.commit(b"")
         except BaseException:
             await delivery.abort()
             raise
+        return accepted
 
 
 @dataclass(slots=True)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # make a huge bounce.
 MAX_HEADERS = 64 * 1024
 
-Submit = Callable[[str, Sequence[str], bytes], Awaitable[None]]
+Submit = Callable[[str, Sequence[str], bytes], Awaitable[object]]
 """``submit(sender, recipients, message)``: hand a message we originate to delivery."""
 
 RecipientOutcome = tuple[str, RemoteReply, str]

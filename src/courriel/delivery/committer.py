@@ -48,6 +48,11 @@ class CommitJob:
     internal_date: datetime
     smtputf8: bool = False  # what the queued copy needs from the receiving server
     eight_bit: bool = False
+    priority: str = "transactional"  # queue class of the remote copies: or "bulk"
+    # Runs in the transaction that writes this job's rows, after them: the caller's own
+    # record of the message (a campaign's per-recipient send record) commits with it or
+    # not at all. It must not fail on valid data: an exception fails the whole batch.
+    on_commit: Callable[[Connection], None] | None = None
 
 
 class GroupCommitter:
@@ -186,7 +191,11 @@ class GroupCommitter:
                     blob_key=job.blob.ref.key,
                     size=job.size,
                     trace_header=job.trace_header,
+                    priority=job.priority,
                     smtputf8=job.smtputf8,
                     eight_bit=job.eight_bit,
                 )
+        for index, job in enumerate(jobs):
+            if job.on_commit is not None and outcomes[index] is None:
+                job.on_commit(conn)
         return outcomes

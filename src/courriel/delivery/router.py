@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from sqlalchemy.engine import Connection
 
 from courriel.delivery.committer import CommitJob, GroupCommitter
 from courriel.delivery.signing import MessageSigning, SignerCache
@@ -72,6 +75,8 @@ class RouterDelivery:
     remote: list[str] = field(default_factory=list)  # queued for outbound delivery
     writer: BlobWriter | None = None
     signing: MessageSigning | None = None  # set when this message gets DKIM-signed
+    priority: str = "transactional"  # queue class of the remote copies ("bulk": campaigns)
+    on_commit: Callable[[Connection], None] | None = None  # see CommitJob.on_commit
 
     async def add_recipient(self, address: str) -> None:
         """Route one recipient (RFC 5321 §3.3: RCPT may be refused one by one)."""
@@ -134,6 +139,8 @@ class RouterDelivery:
             internal_date=datetime.now(UTC),
             smtputf8=self.smtputf8,
             eight_bit=self.eight_bit,
+            priority=self.priority,
+            on_commit=self.on_commit,
         )
         try:
             await self.committer.commit(job)

@@ -6,7 +6,10 @@ Marketing never imports ``delivery`` (the layers are siblings); the composition 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+from sqlalchemy.engine import Connection
 
 __all__ = ["Mailer"]
 
@@ -15,15 +18,30 @@ class Mailer(Protocol):
     """Sends one complete message (durably queued by the implementation)."""
 
     async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
-        """Queue ``message`` for ``recipient``.
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        transactional: bool = True,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Queue ``message`` for ``recipient``; False when the recipient was refused for good.
 
         Args:
             sender: the envelope sender (RFC 5321 MAIL FROM).
             recipient: the envelope recipient.
             message: a complete RFC 5322 message with CRLF line ends.
             transactional: True for mail the person asked for (a confirmation link), which
-                is sent even to an address that unsubscribed from campaigns.
+                is sent even to an address that unsubscribed from campaigns; False for
+                campaign mail, queued in the ``bulk`` class that the delivery worker takes
+                after every due transactional message.
+            on_commit: runs (synchronously, on the database's writer) in the transaction
+                that stores the message, so the caller's record of it (a campaign's
+                per-recipient send record) commits with it or not at all. Not run when
+                the recipient was refused. It must not raise on valid data.
+
+        Raises:
+            DeliveryRefused: a temporary failure (try again later).
         """
         ...

@@ -1,6 +1,18 @@
 """Core tables of courriel, all on one :data:`metadata` (see :mod:`.base`)."""
 
 from courriel.storage.models.base import UTCDateTime, metadata, utcnow
+from courriel.storage.models.campaigns import (
+    bounce_state,
+    campaign_links,
+    campaign_recipients,
+    campaign_stats,
+    campaign_variants,
+    campaigns,
+    feedback_reports,
+    order_attributions,
+    templates,
+    transactional_messages,
+)
 from courriel.storage.models.mail import (
     accounts,
     aliases,
@@ -44,7 +56,13 @@ __all__ = [
     "aliases",
     "api_keys",
     "blobs",
+    "bounce_state",
     "browser_ids",
+    "campaign_links",
+    "campaign_recipients",
+    "campaign_stats",
+    "campaign_variants",
+    "campaigns",
     "changes",
     "checkouts",
     "consents",
@@ -54,6 +72,7 @@ __all__ = [
     "dkim_keys",
     "domains",
     "events",
+    "feedback_reports",
     "folders",
     "integrations",
     "list_members",
@@ -61,6 +80,7 @@ __all__ = [
     "maildrop_locks",
     "messages",
     "metadata",
+    "order_attributions",
     "order_lines",
     "orders",
     "product_categories",
@@ -73,7 +93,9 @@ __all__ = [
     "segments",
     "subscriptions",
     "suppressions",
+    "templates",
     "tracker_sites",
+    "transactional_messages",
     "utcnow",
     "webhook_receipts",
 ]
