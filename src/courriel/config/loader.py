@@ -203,6 +203,14 @@ def _read_overrides(
 
 def _convert_scalar(key: _Key, hint: Any, value: Any, typed: bool) -> Any:
     """Convert one scalar (or one list item) to the type ``hint``; raise InvalidInput."""
+    if hint is bool:
+        if typed and not isinstance(value, bool):
+            raise InvalidInput("expected true or false")
+        # Environment variables and --set: the TOML spellings only.
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            raise InvalidInput("expected true or false")
+        return text == "true"
     if hint is int:
         if typed and (isinstance(value, bool) or not isinstance(value, int)):
             raise InvalidInput("expected an integer")

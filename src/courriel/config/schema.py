@@ -373,6 +373,65 @@ class HttpSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ShopSection:
+    """The shop that campaigns speak for (template data and the CAN-SPAM footer)."""
+
+    name: str = field(default="", metadata=_meta("The shop's name, shown in mail footers."))
+    url: str = field(default="", metadata=_meta("The storefront's address."))
+    address: str = field(
+        default="",
+        metadata=_meta(
+            "Postal address printed in every campaign's footer (CAN-SPAM requires one); a "
+            "campaign cannot be sent while it is empty."
+        ),
+    )
+    currency: str = field(
+        default="EUR", metadata=_meta("ISO 4217 code of money shown in templates.")
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignsSection:
+    """How campaigns are sent."""
+
+    concurrency: int = field(
+        default=64,
+        metadata=_meta("Messages a sending campaign has in flight at once.", min=1),
+    )
+    batch: int = field(
+        default=500,
+        metadata=_meta("Recipients read, rendered and queued per step of a campaign.", min=1),
+    )
+    feedback_id: str = field(
+        default="",
+        metadata=_meta(
+            "SenderId of the Feedback-ID header (Gmail's feedback loop); default: the "
+            "server hostname."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackingSection:
+    """Opens, clicks and revenue attribution."""
+
+    open_pixel: bool = field(
+        default=True,
+        metadata=_meta(
+            "Put an open-tracking pixel in campaign mail (never for contacts without tracking "
+            "consent)."
+        ),
+    )
+    attribution_window: timedelta = field(
+        default=timedelta(days=5),
+        metadata=_meta(
+            "An order placed this long after a click on a campaign is attributed to it "
+            "(last click wins)."
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogSection:
     """Logging."""
 
@@ -395,6 +454,9 @@ class Config:
     dns: DnsSection = field(default_factory=DnsSection)
     delivery: DeliverySection = field(default_factory=DeliverySection)
     http: HttpSection = field(default_factory=HttpSection)
+    shop: ShopSection = field(default_factory=ShopSection)
+    campaigns: CampaignsSection = field(default_factory=CampaignsSection)
+    tracking: TrackingSection = field(default_factory=TrackingSection)
     log: LogSection = field(default_factory=LogSection)
 
     @property

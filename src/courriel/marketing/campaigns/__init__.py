@@ -1,0 +1,1 @@
+"""Campaigns: audience, sending, message building, tracking references."""
