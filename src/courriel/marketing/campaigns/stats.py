@@ -135,13 +135,17 @@ def recipient(conn: Connection, ref: Ref) -> Recipient:
             campaign_id=row.campaign_id,
             variant_id=row.variant_id,
         )
-    row = conn.execute(
+    message = conn.execute(
         select(transactional_messages.c.email, transactional_messages.c.contact_id).where(
             transactional_messages.c.id == ref.id
         )
     ).first()
-    if row is None:
+    if message is None:
         raise NotFound(f"no transactional message {ref}")
     return Recipient(
-        ref=ref, email=row.email, contact_id=row.contact_id, campaign_id=None, variant_id=None
+        ref=ref,
+        email=message.email,
+        contact_id=message.contact_id,
+        campaign_id=None,
+        variant_id=None,
     )
