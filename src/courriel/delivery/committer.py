@@ -8,6 +8,11 @@ fails alone), commits once, and then
 answers every waiting transaction. Jobs that arrive while a batch is being written form the
 next batch, so a lone message waits for nothing and a busy server batches by itself.
 
+Mail for a feedback address (a VERP return path, see :mod:`courriel.delivery.router`)
+becomes a ``feedback_reports`` row per address, written in the same transaction as the
+job's other rows (and after :func:`courriel.storage.blobgc.share_keys`, so its body is
+protected like a mailbox copy's); the feedback processor reads it later.
+
 Invariant: a job's future is resolved with success only after the transaction holding its
 rows has committed; a failed commit fails every job of the batch (none is acknowledged).
 """
@@ -16,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from courriel.delivery import queue
@@ -29,10 +35,16 @@ from courriel.mailstore.service import MailStore
 from courriel.storage import blobgc
 from courriel.storage.blobs import PreparedBlob, persist_files
 from courriel.storage.db import Database
+from courriel.storage.models.campaigns import feedback_reports
 
-__all__ = ["CommitJob", "GroupCommitter"]
+__all__ = ["CommitJob", "GroupCommitter", "LocalDelivered"]
 
 log = logging.getLogger(__name__)
+
+# Runs in a batch's transaction with the envelope senders of the jobs whose mailbox copies
+# it stored (non-null senders only): the composition root counts campaign copies that
+# reached a local mailbox as delivered there. Like ``on_commit``, it must not fail.
+LocalDelivered = Callable[[Connection, Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +54,7 @@ class CommitJob:
     sender: str  # envelope sender, "" for the null reverse-path
     account_ids: tuple[int, ...]  # local mailboxes, one copy each
     remote: tuple[str, ...]  # recipients for the outbound queue
+    feedback: tuple[str, ...] = ()  # feedback (VERP) addresses: one feedback_reports row each
     blob: PreparedBlob  # the body, made durable by the batch before its rows
     size: int  # trace header + body octets
     trace_header: bytes
@@ -71,6 +84,8 @@ class GroupCommitter:
         max_batch: int = 256,
         max_parallel: int | None = None,
         on_queued: Callable[[], None] | None = None,
+        on_feedback: Callable[[], None] | None = None,
+        on_local_delivered: LocalDelivered | None = None,
     ) -> None:
         self._db = db
         self._mailstore = mailstore
@@ -82,6 +97,8 @@ class GroupCommitter:
         self._writers: set[asyncio.Task[None]] = set()
         self._closed = False
         self._on_queued = on_queued  # told after a batch that queued outbound mail
+        self._on_feedback = on_feedback  # told after a batch that stored feedback reports
+        self._on_local_delivered = on_local_delivered
         self.batches = 0  # number of transactions written (for tests and metrics)
 
     async def commit(self, job: CommitJob) -> None:
@@ -140,11 +157,12 @@ class GroupCommitter:
             outcomes = [failure] * len(batch)
         self.batches += 1
         delivered: list[int] = []
-        queued = False
+        queued = feedback = False
         for (job, future), outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
                 delivered.extend(job.account_ids)
                 queued = queued or bool(job.remote)
+                feedback = feedback or bool(job.feedback)
             if future.done():
                 continue  # the waiting session went away; its rows are committed or not
             if outcome is None:
@@ -155,9 +173,10 @@ class GroupCommitter:
             self._mailstore.notify(delivered)
         if queued and self._on_queued is not None:
             self._on_queued()
+        if feedback and self._on_feedback is not None:
+            self._on_feedback()
 
-    @staticmethod
-    def _write_jobs(conn: Connection, jobs: list[CommitJob]) -> list[BaseException | None]:
+    def _write_jobs(self, conn: Connection, jobs: list[CommitJob]) -> list[BaseException | None]:
         # Blob locks first (before any row lock), then the bodies: a body that
         # free_blobs deleted after persist_files found it is written again here.
         blobgc.share_keys(conn, [job.blob.ref.key for job in jobs])
@@ -182,20 +201,48 @@ class GroupCommitter:
             else next(done)
             for job in jobs
         ]
-        for index, job in enumerate(jobs):
-            if job.remote and outcomes[index] is None:
-                queue.enqueue_sync(
-                    conn,
-                    sender=job.sender,
-                    recipients=job.remote,
-                    blob_key=job.blob.ref.key,
-                    size=job.size,
-                    trace_header=job.trace_header,
-                    priority=job.priority,
-                    smtputf8=job.smtputf8,
-                    eight_bit=job.eight_bit,
-                )
-        for index, job in enumerate(jobs):
-            if job.on_commit is not None and outcomes[index] is None:
+        stored = [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome is None]
+        _enqueue(conn, stored)
+        _write_feedback(conn, stored)
+        senders = [job.sender for job in stored if job.account_ids and job.sender]
+        if senders and self._on_local_delivered is not None:
+            self._on_local_delivered(conn, senders)
+        for job in stored:
+            if job.on_commit is not None:
                 job.on_commit(conn)
         return outcomes
+
+
+def _enqueue(conn: Connection, jobs: Sequence[CommitJob]) -> None:
+    """The outbound queue rows of each stored job with remote recipients."""
+    for job in jobs:
+        if job.remote:
+            queue.enqueue_sync(
+                conn,
+                sender=job.sender,
+                recipients=job.remote,
+                blob_key=job.blob.ref.key,
+                size=job.size,
+                trace_header=job.trace_header,
+                priority=job.priority,
+                smtputf8=job.smtputf8,
+                eight_bit=job.eight_bit,
+            )
+
+
+def _write_feedback(conn: Connection, jobs: Sequence[CommitJob]) -> None:
+    """One ``feedback_reports`` row per feedback address of each stored job."""
+    rows = [
+        {
+            "recipient": address,
+            "blob_key": job.blob.ref.key,
+            # The stored body alone: reports keep no trace header (the processor reads
+            # the blob, and the Received: field there says nothing it needs).
+            "size": job.blob.ref.size,
+            "received_at": job.internal_date,
+        }
+        for job in jobs
+        for address in job.feedback
+    ]
+    if rows:
+        conn.execute(insert(feedback_reports), rows)

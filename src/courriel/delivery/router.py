@@ -6,6 +6,15 @@ user may send anywhere. Each accepted transaction becomes one blob (streamed to 
 blob store while DATA arrives) and, at commit, one database transaction holding the
 mailbox copies and the queue rows. ``commit`` returns only when both the blob and the
 rows are durable, so the 250 that follows never lies.
+
+Feedback addresses (the VERP return paths of campaign and transactional mail, such as
+``bounces+c123.<mac>@shop.example``) are recognised by an injected policy callback
+(:data:`FeedbackCheck`, built by the composition root from marketing's VERP key, since
+delivery does not import marketing). At a local domain, on every listener (the MX
+included: bounces come from the internet), a valid one is accepted and its copy is a
+``feedback_reports`` row committed in the same group-commit transaction as the rest of
+the message, never a mailbox copy; one shaped like ours but forged or stale is refused
+with 550 5.1.1, even where the domain has a catch-all.
 """
 
 from __future__ import annotations
@@ -26,9 +35,14 @@ from courriel.mail.address import normalize_address
 from courriel.mailstore.service import MailStore
 from courriel.storage.blobs import BlobStore, BlobWriter
 
-__all__ = ["Router", "RouterDelivery"]
+__all__ = ["FeedbackCheck", "Router", "RouterDelivery"]
 
 log = logging.getLogger(__name__)
+
+# Given a normalised address at a local domain: True when it is a valid feedback (VERP)
+# address, False when it has the shape of one but is not valid (refused), None when it is
+# not one at all (routed as usual). It must not block: no I/O.
+FeedbackCheck = Callable[[str], bool | None]
 
 
 class Router:
@@ -40,11 +54,13 @@ class Router:
         blobs: BlobStore,
         committer: GroupCommitter,
         signers: SignerCache | None = None,
+        is_feedback_address: FeedbackCheck | None = None,
     ) -> None:
         self._mailstore = mailstore
         self._blobs = blobs
         self._committer = committer
         self._signers = signers
+        self._is_feedback = is_feedback_address
 
     async def start(self, session: SessionInfo, mail_from: MailFrom) -> RouterDelivery:
         """Open a transaction. Sender checks against the account are the session's job."""
@@ -57,6 +73,7 @@ class Router:
             smtputf8=mail_from.smtputf8,
             eight_bit=(mail_from.body or "").upper() in ("8BITMIME", "BINARYMIME"),
             signing=_signs(session, self._signers),
+            is_feedback=self._is_feedback,
         )
 
 
@@ -73,6 +90,8 @@ class RouterDelivery:
     eight_bit: bool = False  # RFC 6152: declared BODY=8BITMIME
     account_ids: list[int] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)  # queued for outbound delivery
+    feedback: list[str] = field(default_factory=list)  # VERP addresses: feedback_reports rows
+    is_feedback: FeedbackCheck | None = None
     writer: BlobWriter | None = None
     signing: MessageSigning | None = None  # set when this message gets DKIM-signed
     priority: str = "transactional"  # queue class of the remote copies ("bulk": campaigns)
@@ -88,6 +107,8 @@ class RouterDelivery:
             ) from exc
         resolution = await self.mailstore.resolve(normal)
         if resolution.local:
+            if self._feedback(normal):
+                return
             if not resolution.known:
                 raise DeliveryRefused(
                     550, "5.1.1", "Recipient address rejected: user unknown", internal=normal
@@ -101,6 +122,21 @@ class RouterDelivery:
             )
         if address not in self.remote:
             self.remote.append(address)
+
+    def _feedback(self, normal: str) -> bool:
+        """True when ``normal`` (at a local domain) is a feedback address, now added."""
+        verdict = None if self.is_feedback is None else self.is_feedback(normal)
+        if verdict is None:
+            return False
+        if not verdict:
+            # A forged or stale return path: answered like an unknown user (RFC 3463
+            # 5.1.1), so that it tells a prober nothing and never reaches a catch-all.
+            raise DeliveryRefused(
+                550, "5.1.1", "Recipient address rejected: user unknown", internal=normal
+            )
+        if normal not in self.feedback:
+            self.feedback.append(normal)
+        return True
 
     def _add_local(self, account_ids: tuple[int, ...], forward: tuple[str, ...]) -> None:
         # One copy per mailbox, even when an alias and the account are both named.
@@ -132,6 +168,7 @@ class RouterDelivery:
             sender=self.sender,
             account_ids=tuple(self.account_ids),
             remote=tuple(self.remote),
+            feedback=tuple(self.feedback),
             blob=blob,
             # Sizes count what a reader gets: the stored trace header plus the body.
             size=len(trace_header) + blob.ref.size,

@@ -14,6 +14,8 @@ Invariants:
   ``dsn_sent``. If the callback fails, the recipients stay queued for a later retry, so
   the sender is never left without a notice (a crash in between may duplicate one).
 - A message with the null reverse-path is never bounced nor warned (RFC 5321 §4.5.5).
+- ``on_delivered`` hears of delivered recipients only after their settlement committed
+  (see :mod:`.settler`).
 - The per-domain connection limit holds within a worker: rounds run one after another
   and each domain gets at most ``max_connections_per_domain`` lanes.
 """
@@ -40,7 +42,7 @@ from courriel.delivery.bounces import RecipientOutcome
 from courriel.delivery.claims import Claim, Settlement, claim
 from courriel.delivery.dispatch import DomainDispatch, Result, RouteHost
 from courriel.delivery.schedule import next_attempt
-from courriel.delivery.settler import Settler
+from courriel.delivery.settler import OnDelivered, Settler
 from courriel.delivery.transport import Connector, RemoteReply
 from courriel.dns.resolver import Resolver
 from courriel.errors import CourrielError, DnsError
@@ -119,8 +121,10 @@ class DeliveryWorker:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str = "",
         router: Router | None = None,
+        on_delivered: OnDelivered | None = None,
     ) -> None:
-        """See the class docstring; ``router`` replaces MX/smarthost routing (tests)."""
+        """See the class docstring; ``router`` replaces MX/smarthost routing (tests);
+        ``on_delivered`` is told ``(sender, recipient)`` of every delivered recipient."""
         self.db = db
         self.blobs = blobs
         self.resolver = resolver
@@ -132,7 +136,7 @@ class DeliveryWorker:
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._router = router
         # Messages finishing together are settled in one transaction (one fsync).
-        self._settler = Settler(db, blobs, self.worker_id)
+        self._settler = Settler(db, blobs, self.worker_id, on_delivered)
         self._finishing: set[asyncio.Task[None]] = set()
         # The smarthost's route, looked up once per round and shared by its domains.
         self._relay: asyncio.Future[mx.Route] | None = None

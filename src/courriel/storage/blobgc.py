@@ -22,6 +22,13 @@ the key's first 64 bits (shared for writers, exclusive for deleters), which work
 every node of a fleet; on SQLite every write transaction already holds the database's
 single write lock (``BEGIN IMMEDIATE``), across processes too, so nothing more is needed.
 
+Feedback reports (``feedback_reports.blob_key``, mail that came to a VERP address) are
+references too: :func:`delete_bodies` re-checks them under the locks and never deletes a
+body a report still points to, whatever its caller checked (the deleters were written
+before reports existed and look at ``messages`` and ``queue_messages`` only). The report
+rows are kept, body included, for a retention after processing; pruning them then frees
+the body (see :mod:`courriel.marketing.campaigns.feedback`).
+
 Deadlocks: a deleter never waits while holding a key. It first *tries* every key of a
 batch without waiting; a key that is busy (a writer holds it) is retried later alone in
 its own transaction, where it waits holding nothing else.
@@ -31,13 +38,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import StorageError
 from courriel.storage.blobs import BlobStore, FsBlobStore, PreparedBlob, SqlBlobStore
 from courriel.storage.models import blobs as blobs_table
+from courriel.storage.models.campaigns import feedback_reports
 
 __all__ = ["delete_bodies", "ensure_bodies", "lock_key", "share_keys", "try_lock_keys"]
 
@@ -116,8 +124,16 @@ async def delete_bodies(conn: AsyncConnection, store: BlobStore, keys: Sequence[
     """Deleter side: delete the bodies of ``keys`` while their locks are held.
 
     The sql store deletes in ``conn``'s transaction (so the rows go with the commit);
-    the filesystem store unlinks before the caller commits.
+    the filesystem store unlinks before the caller commits. A key still referenced by a
+    ``feedback_reports`` row is kept (checked here, under the locks).
     """
+    if not keys:
+        return
+    reported = select(feedback_reports.c.blob_key).where(
+        feedback_reports.c.blob_key.in_(list(keys))
+    )
+    kept = set(await conn.scalars(reported))
+    keys = [key for key in keys if key not in kept]
     if not keys:
         return
     if isinstance(store, SqlBlobStore):
