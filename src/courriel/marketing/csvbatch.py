@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import ARRAY, ColumnElement, Select, Table, any_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from courriel.errors import InvalidInput
@@ -50,24 +50,52 @@ _MERGED = (
     "postal_code",
     "time_zone",
 )
-# Set-based reads of a batch; expanding parameters keep the statements in the compiled cache.
-_EXISTING = select(
+# Set-based reads of a batch, one statement per dialect (see _reads).
+_COLUMNS = (
     contacts.c.id,
     contacts.c.email,
     contacts.c.source,
     contacts.c.email_status,
     contacts.c.attributes,
     *(contacts.c[name] for name in _MERGED),
-).where(contacts.c.email.in_(bindparam("emails", expanding=True)))
-_IDS = select(contacts.c.email, contacts.c.id).where(
-    contacts.c.email.in_(bindparam("emails", expanding=True))
 )
-_FORGOTTEN = select(suppressions.c.value).where(
-    suppressions.c.kind == "hash", suppressions.c.value.in_(bindparam("digests", expanding=True))
-)
-_TAGS = select(contact_tags.c.contact_id, contact_tags.c.tag).where(
-    contact_tags.c.contact_id.in_(bindparam("ids", expanding=True))
-)
+
+
+def _member(column: ColumnElement[Any], name: str, postgresql: bool) -> ColumnElement[bool]:
+    """``column`` is one of the batch's values, bound as the parameter ``name``.
+
+    SQLite: an expanding IN, one placeholder per value. PostgreSQL: ``= ANY(array)``, one
+    parameter whatever the batch size; an expanding IN of 1,000 addresses made SQLAlchemy
+    render and cast 1,000 placeholders on every batch (~30 µs of client CPU per imported
+    row, bench/contacts_import.py profile).
+    """
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _reads(postgresql: bool) -> dict[str, Select[Any]]:
+    return {
+        "existing": select(*_COLUMNS).where(_member(contacts.c.email, "emails", postgresql)),
+        "ids": select(contacts.c.email, contacts.c.id).where(
+            _member(contacts.c.email, "emails", postgresql)
+        ),
+        "forgotten": select(suppressions.c.value).where(
+            suppressions.c.kind == "hash", _member(suppressions.c.value, "digests", postgresql)
+        ),
+        "tags": select(contact_tags.c.contact_id, contact_tags.c.tag).where(
+            _member(contact_tags.c.contact_id, "ids", postgresql)
+        ),
+    }
+
+
+_READS = {False: _reads(False), True: _reads(True)}
+
+
+def _read(conn: Connection, name: str) -> Select[Any]:
+    return _READS[conn.dialect.name == "postgresql"][name]
+
+
 _MEMBER_STATUS = {"unsubscribed": "unsubscribed", "pending": "pending"}
 
 
@@ -123,7 +151,9 @@ def write_batch(
         return totals
     existing = {
         row["email"]: row
-        for row in conn.execute(_EXISTING, {"emails": [r.email for r in rows]}).mappings()
+        for row in conn.execute(
+            _read(conn, "existing"), {"emails": [r.email for r in rows]}
+        ).mappings()
     }
     plan = _Plan()
     for row in rows:
@@ -197,7 +227,7 @@ def _replan_skipped(
 ) -> None:
     """Merge the rows whose INSERT lost a race into the contacts that won it, as updates."""
     plan.inserts = [values for values in plan.inserts if values["email"] not in skipped]
-    won = conn.execute(_EXISTING, {"emails": sorted(skipped)}).mappings()
+    won = conn.execute(_read(conn, "existing"), {"emails": sorted(skipped)}).mappings()
     existing.update({stored["email"]: stored for stored in won})
     for row in rows:
         if row.email not in skipped:
@@ -214,7 +244,9 @@ def _replan_skipped(
 
 
 def _drop_forgotten(conn: Connection, rows: list[BatchRow], totals: BatchTotals) -> list[BatchRow]:
-    found = set(conn.execute(_FORGOTTEN, {"digests": [row.digest for row in rows]}).scalars())
+    found = set(
+        conn.execute(_read(conn, "forgotten"), {"digests": [row.digest for row in rows]}).scalars()
+    )
     if not found:
         return rows
     for row in rows:
@@ -284,7 +316,7 @@ def _ids(
     ids.update(inserted)
     new = [row.email for row in rows if row.email not in ids]
     if new:
-        result = conn.execute(_IDS, {"emails": new})
+        result = conn.execute(_read(conn, "ids"), {"emails": new})
         ids.update({email: int(contact_id) for email, contact_id in result})
     return ids
 
@@ -304,7 +336,7 @@ def _tags(
     old_ids = [ids[row.email] for row in tagged if row.email in existing]
     have: set[tuple[int, str]] = set()
     if old_ids:
-        result = conn.execute(_TAGS, {"ids": old_ids})
+        result = conn.execute(_read(conn, "tags"), {"ids": old_ids})
         have = {(int(contact_id), tag) for contact_id, tag in result}
     new_tags = []
     for row in tagged:
