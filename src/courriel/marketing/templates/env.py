@@ -30,9 +30,9 @@ from typing import Any
 
 from jinja2 import ChainableUndefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.exceptions import SecurityError
 from jinja2.filters import do_default
 from jinja2.runtime import Context, Undefined
-from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
