@@ -23,13 +23,18 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
+from courriel.marketing.campaigns.attribution import (
+    DEFAULT_WINDOW,
+    attribute_order,
+    refresh_revenue,
+)
 from courriel.marketing.commerce import (
     EventData,
     append_event,
@@ -136,7 +141,12 @@ def _same_shop(integration_id: int | None) -> Any:
 
 
 async def upsert_order(
-    conn: AsyncConnection, data: OrderData, *, source: str, now: datetime
+    conn: AsyncConnection,
+    data: OrderData,
+    *,
+    source: str,
+    now: datetime,
+    attribution_window: timedelta = DEFAULT_WINDOW,
 ) -> int:
     """Create or replace an order with its lines, refunds, events and aggregates.
 
@@ -145,6 +155,8 @@ async def upsert_order(
         data: the order.
         source: the events' source, e.g. ``"shopify:NAME"``.
         now: the time of this change.
+        attribution_window: ``tracking.attribution_window`` (revenue attribution to the
+            campaign last clicked, :mod:`courriel.marketing.campaigns.attribution`).
 
     Returns:
         The order's id.
@@ -165,6 +177,7 @@ async def upsert_order(
     for refund in data.refunds:
         await apply_refund(conn, order_id, refund, source=source)
     await _complete_checkout(conn, data)
+    await attribute_order(conn, order_id, window=attribution_window, now=now)
     for contact_id in sorted(c for c in (old_contact, data.contact_id) if c is not None):
         await refresh_order_aggregates(conn, contact_id)
     return order_id
@@ -400,6 +413,7 @@ async def apply_refund(
     await conn.execute(
         update(orders).where(orders.c.id == order_id).values(refunded_minor=refunded, status=status)
     )
+    await refresh_revenue(conn, order_id)
     return True
 
 
