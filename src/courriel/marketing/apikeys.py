@@ -57,6 +57,8 @@ SCOPES: frozenset[str] = frozenset(
         "orders:read",
         "suppression:read",
         "suppression:write",
+        "templates:read",
+        "templates:write",
     }
 )
 TOUCH_EVERY = timedelta(minutes=1)
