@@ -59,6 +59,8 @@ SCOPES: frozenset[str] = frozenset(
         "suppression:write",
         "templates:read",
         "templates:write",
+        "messages:read",
+        "messages:write",
     }
 )
 TOUCH_EVERY = timedelta(minutes=1)
