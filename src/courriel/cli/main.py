@@ -63,6 +63,7 @@ _COMMAND_MODULES = (
     "lists",
     "queue_cmd",
     "serve",
+    "templates",
     "tracker",
 )
 

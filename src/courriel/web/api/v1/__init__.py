@@ -18,6 +18,7 @@ from courriel.web.api.v1 import (
     products,
     segments,
     suppression,
+    templates,
 )
 
 __all__ = ["ROUTES"]
@@ -30,4 +31,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *products.ROUTES,
     *orders.ROUTES,
     *suppression.ROUTES,
+    *templates.ROUTES,
 ]
