@@ -8,13 +8,15 @@ fields (§3.1), and the reported message as ``message/rfc822`` or its header sec
 Original-Mail-From, Original-Rcpt-To (repeatable), Arrival-Date (also the obsolete
 ``Received-Date``), Reporting-MTA, Source-IP, Source-Port (RFC 6692 §3), Reported-Domain.
 Feedback types are those of the IANA registry: abuse, fraud, other, virus (RFC 5965 §7.3),
-not-spam (added to the registry later) and auth-failure (RFC 6591); an unregistered type is read as "other".
+not-spam (added to the registry later) and auth-failure (RFC 6591); an unregistered
+type is read as "other".
 
 JMRP-style reports (Microsoft's Junk Mail Reporting Program, and forwards that imitate
 it) carry no feedback part: the complained-about message is attached as
 ``message/rfc822``; the reporting mailbox often appears in ``X-HmXmrOriginalRecipient``.
 They are accepted when the subject or sender says "complaint"/"abuse report", and read as
-``feedback_type="abuse"``, ``format="jmrp"``. Not handled: reports whose only copy of the
+``feedback_type="abuse"``, ``format="jmrp"``, with ``original_mail_from`` taken from the
+original's Return-Path. Not handled: reports whose only copy of the
 original is inline text (no MIME part), and redacted recipients (kept as given).
 
 Invariants: pure and total (any bytes give a report or None, never an exception); the
@@ -148,12 +150,17 @@ def _jmrp(message: Message) -> ComplaintReport | None:
     hint = f"{message.get('Subject', '')} {message.get('From', '')}"
     if not _JMRP_HINT.search(hint):
         return None
-    headers, _return_path, _message_id = _original(message)
+    headers, return_path, _message_id = _original(message)
     if not headers:
         return None
-    # Microsoft names the complaining mailbox in X-HmXmrOriginalRecipient.
+    # Microsoft names the complaining mailbox in X-HmXmrOriginalRecipient; the envelope
+    # sender is known only from the original's Return-Path.
     rcpt = _all(list(headers), "x-hmxmroriginalrecipient")
-    fields = [("Feedback-Type", "abuse"), *(("Original-Rcpt-To", r) for r in rcpt)]
+    fields = [
+        ("Feedback-Type", "abuse"),
+        ("Original-Mail-From", return_path),
+        *(("Original-Rcpt-To", r) for r in rcpt),
+    ]
     return _report(fields, message, "jmrp")
 
 

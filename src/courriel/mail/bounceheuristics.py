@@ -50,12 +50,11 @@ __all__ = ["is_auto_reply", "original_message_id", "parse_heuristic"]
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
 _ADDR = r"[^\s<>()\"',;:@]+@[A-Za-z0-9.\-\[\]:_]+[A-Za-z0-9\]]"
+# The line that starts the returned copy of the original message, through its end.
 _ORIGINAL_MARKERS = re.compile(
-    r"^\s*-{2,}\s*Below this line is a copy of the message"
-    r"|^\s*-{2,}\s*This is a copy of the message"
-    r"|^\s*-{2,}\s*Original message\s*-*\s*$"
-    r"|^\s*Original message headers:\s*$"
-    r"|^\s*-{2,}\s*The header of the original message is following",
+    r"^[ \t]*(?:-{2,}[ \t]*(?:Below this line is a copy of the message|This is a copy of the"
+    r" message|Original message[ \t-]*$|The header of the original message is following)"
+    r"|Original message headers:[ \t]*$)[^\n]*",
     _FLAGS,
 )
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail\s+delivery|mdaemon", re.IGNORECASE)
