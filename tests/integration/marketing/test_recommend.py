@@ -28,10 +28,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, event, insert, update
 
 from courriel.errors import InvalidInput
-from courriel.marketing.recommend import KINDS, prefetch, recommend
+from courriel.marketing.recommend import ALL_CALLS, KINDS, Recommender, prefetch, recommend
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import (
     contacts,
@@ -283,3 +285,165 @@ async def test_young_shop_falls_back_to_all_time(database: Database) -> None:
     old = [(EVE, 90, "paid", {1: 1}), (EVE, 95, "paid", {3: 4}), (EVE, 99, "paid", {2: 2})]
     await store_shop(database, specs, [EVE, DAN], old, [])
     assert await ids(database, DAN, "best_sellers", 3) == [3, 2, 1]
+
+
+# -- a page costs a fixed number of queries -------------------------------------------
+
+
+class QueryCounter:
+    """Counts the statements a database runs (a before_cursor_execute listener)."""
+
+    def __init__(self, database: Database) -> None:
+        self.engine = database.engine.sync_engine
+        self.count = 0
+
+    def _seen(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> QueryCounter:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def _crowded_shop(database: Database, size: int) -> list[int]:
+    """The shop plus ``size`` contacts, each with an order and two views."""
+    people = list(range(100, 100 + size))
+    bought = ORDERS + [(c, 1 + c % 7, "paid", {1 + c % 4: 1, 9: 1}) for c in people]
+    views = VIEWS + [(c, h, {"ProductID": f"p{1 + (c + h) % 11}"}) for c in people for h in (1, 2)]
+    await store_shop(database, PRODUCTS, [ANN, BOB, CID, DAN, EVE, *people], bought, views)
+    return people
+
+
+async def _queries(database: Database, page: list[int], run: Any) -> int:
+    async with database.read() as conn:
+        with QueryCounter(database) as counter:
+            await run(conn, page)
+    return counter.count
+
+
+async def test_prefetch_queries_do_not_grow_with_the_page(database: Database) -> None:
+    people = await _crowded_shop(database, 120)
+
+    async def run(conn: Any, page: list[int]) -> None:
+        await prefetch(conn, page, ALL_CALLS, now=NOW)
+
+    small = await _queries(database, people[:2], run)
+    large = await _queries(database, people, run)
+    # Shop: categories, products, best sellers; page: bought, views, last orders; pairs.
+    assert small == large == 7
+
+
+async def test_recommender_reads_the_shop_once_per_ttl(database: Database) -> None:
+    people = await _crowded_shop(database, 30)
+    clock = FakeClock()
+    recommender = Recommender(database, clock, ttl=timedelta(seconds=300))
+
+    async def run(conn: Any, page: list[int]) -> None:
+        await recommender.prefetch(page, ALL_CALLS, conn=conn)
+
+    assert await _queries(database, people[:10], run) == 7
+    # Same shop: only the page's three queries (and co-purchases of new baskets, if any).
+    assert await _queries(database, people[10:], run) <= 4
+    assert await _queries(database, people[10:], run) == 3
+    (top,) = await recommender.recommend(DAN, "best_sellers", 1)
+    async with database.write() as conn:
+        await conn.execute(update(products).where(products.c.id == top["id"]).values(stock=0))
+    assert await recommender.recommend(DAN, "best_sellers", 1) == [top]  # cached
+    clock.now += timedelta(seconds=300)
+    (after,) = await recommender.recommend(DAN, "best_sellers", 1)  # reloaded
+    assert after["id"] != top["id"]
+
+
+class FakeClock:
+    """A clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# -- batch == single on random shops --------------------------------------------------
+
+STATUSES = ["active", "active", "active", "draft", "archived", "deleted"]
+product_specs = st.fixed_dictionaries(
+    {
+        "title": st.just("P"),
+        "status": st.sampled_from(STATUSES),
+        "stock": st.none() | st.sampled_from([0, 2]),
+        "categories": st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True),
+        "variants": st.lists(st.none() | st.sampled_from([0, 1]), max_size=2).map(tuple),
+    }
+)
+shop_orders = st.lists(
+    st.tuples(
+        st.integers(1, 4),
+        st.sampled_from([0.5, 1, 1, 29, 31, 60]),  # equal dates make the id decide
+        st.sampled_from(["paid", "fulfilled", "cancelled", "refunded"]),
+        st.dictionaries(st.integers(1, 7), st.integers(1, 3), min_size=1, max_size=3),
+    ),
+    max_size=14,
+)
+shop_views = st.lists(
+    st.tuples(
+        st.integers(1, 4),
+        st.sampled_from([1, 2, 2, 5]),
+        st.one_of(
+            st.builds(lambda p: {"ProductID": f"p{p}"}, st.integers(1, 8)),
+            st.builds(lambda p: {"URL": f"https://shop.example/{p}"}, st.integers(1, 8)),
+            st.just({"ProductID": 3}),
+        ),
+    ),
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    specs=st.lists(product_specs, min_size=7, max_size=7),
+    bought=shop_orders,
+    views=shop_views,
+)
+async def test_batch_equals_single_on_random_shops(
+    database: Database,
+    specs: list[dict[str, Any]],
+    bought: list[tuple[int, float, str, dict[int, int]]],
+    views: list[tuple[int, int, dict[str, Any]]],
+) -> None:
+    catalogue = {i: s | {"url": f"https://shop.example/{i}"} for i, s in enumerate(specs, 1)}
+    catalogue[3]["external_id"] = "3"
+    await store_shop(database, catalogue, [1, 2, 3, 4], bought, views)
+    async with database.read() as conn:
+        book = await prefetch(conn, [4, 3, 2, 1], ALL_CALLS, now=NOW)
+        for contact in (1, 2, 3, 4, None):
+            for kind in KINDS:
+                for n in (1, 3, 7):
+                    single = await recommend(conn, contact, kind, n, now=NOW)
+                    assert book.for_contact(contact)(kind, n) == single, (contact, kind, n)
+                    _check_rules(single, catalogue, bought, contact, n)
+
+
+def _check_rules(
+    picked: list[dict[str, Any]],
+    catalogue: dict[int, dict[str, Any]],
+    bought: list[tuple[int, float, str, dict[int, int]]],
+    contact: int | None,
+    n: int,
+) -> None:
+    """The rules every kind keeps, checked against the drawn shop itself."""
+    ids = [p["id"] for p in picked]
+    assert len(ids) == len(set(ids)) <= n
+    owned = {p for c, _, _, lines in bought if c == contact for p in lines}
+    for product_id in ids:
+        spec = catalogue[product_id]
+        tracked = [v for v in spec["variants"] if v is not None]
+        assert spec["status"] == "active" and product_id not in owned
+        assert spec["stock"] != 0 and (not tracked or max(tracked) > 0)
