@@ -80,6 +80,8 @@ class WebServices:
             empty means ``noreply@<host of public_url>``.
         trusted_proxies: reverse proxies whose ``X-Forwarded-For`` names the client
             (``http.trusted_proxies``); read it through :func:`courriel.web.clientip.client_ip`.
+        shop_name: the shop's name (``shop.name``) on the unsubscribe and preference pages;
+            empty means "this shop".
     """
 
     db: Database
@@ -89,6 +91,7 @@ class WebServices:
     clock: Callable[[], datetime]
     sender: str = ""
     trusted_proxies: ProxyTrust = field(default_factory=ProxyTrust)
+    shop_name: str = ""
 
     @property
     def mail_sender(self) -> str:

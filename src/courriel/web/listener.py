@@ -28,5 +28,6 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         mailer=mailer,
         clock=utcnow,
         trusted_proxies=ProxyTrust.parse(config.http.trusted_proxies),
+        shop_name=config.shop.name,
     )
     return HttpServer(create_app(web))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from courriel.web import hooks, public, tracker
+from courriel.web import hooks, public, tracker, tracking
 from courriel.web.api.v1 import ROUTES as API_V1
 
 __all__ = ["ROUTES"]
@@ -20,4 +20,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *public.ROUTES,
     *hooks.ROUTES,
     *tracker.ROUTES,
+    *tracking.ROUTES,
 ]
