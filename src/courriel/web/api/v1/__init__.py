@@ -14,6 +14,7 @@ from courriel.web.api.v1 import (
     contacts,
     events,
     lists,
+    messages,
     orders,
     products,
     segments,
@@ -31,5 +32,6 @@ ROUTES: list[ControllerRouterHandler] = [
     *products.ROUTES,
     *orders.ROUTES,
     *suppression.ROUTES,
+    *messages.ROUTES,
     *templates.ROUTES,
 ]
