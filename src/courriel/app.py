@@ -30,8 +30,12 @@ from courriel.delivery.targets import ListenerKind
 from courriel.errors import CourrielError, ListenerError
 from courriel.mailstore.prune import prune_changes
 from courriel.mailstore.service import MailStore
+from courriel.marketing.campaigns.render import renderer_factory
+from courriel.marketing.campaigns.sender import CampaignSender, SenderSettings
+from courriel.marketing.campaigns.tokens import Links
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
+from courriel.marketing.recommend import Recommender
 from courriel.outbound import Originator, Outbound
 from courriel.protocols.imap.cache import MessageCache
 from courriel.protocols.imap.server import ImapServer
@@ -44,6 +48,7 @@ from courriel.protocols.smtp.session import SmtpSettings
 from courriel.protocols.tls import ensure_certificate, server_context
 from courriel.storage.blobs import BlobStore, open_blob_store
 from courriel.storage.db import Database, sqlite_url_for
+from courriel.storage.models.base import utcnow
 from courriel.storage.secrets import shared_secret
 
 __all__ = [
@@ -60,6 +65,7 @@ log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL = 3600.0  # seconds between two rounds of upkeep
 LINKS_KEY_NAME = "links"  # the shared secret that signs links put in mail
+VERP_KEY_NAME = "verp"  # the shared secret of campaign return paths (tokens.verp_address)
 
 # Roles `courriel serve --roles` knows, and the listener keys each one opens.
 ROLES: dict[str, tuple[str, ...]] = {
@@ -200,6 +206,10 @@ class Node:
     http_factory: HttpFactory | None = None
     links: LinkSigner | None = None  # made at start from the fleet's shared secret
     maintenance: asyncio.Task[None] | None = None  # periodic upkeep (change-feed pruning)
+    # The campaign sender runs in the "delivery" role, beside the queue worker it feeds.
+    campaign_sender: CampaignSender | None = None
+    campaign_task: asyncio.Task[None] | None = None
+    campaign_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -218,6 +228,7 @@ class Node:
         try:
             if "delivery" in self.roles:
                 self._start_outbound()
+                await self._start_campaigns()
             for role in self.roles:
                 for key_name in ROLES[role]:
                     await self._start_listener(key_name, tls)
@@ -314,6 +325,40 @@ class Node:
         )
         self.outbound.start()
 
+    async def _start_campaigns(self) -> None:
+        """Start the campaign sender (config: campaigns.*, tracking.open_pixel, shop.*)."""
+        cfg = self.services.loaded.config
+        db = self.services.db
+        links = Links(LinkSigner(await shared_secret(db, LINKS_KEY_NAME)), cfg.http.public_url)
+        shop = {
+            "name": cfg.shop.name,
+            "url": cfg.shop.url,
+            "address": cfg.shop.address,
+            "currency": cfg.shop.currency,
+        }
+        settings = SenderSettings(
+            concurrency=cfg.campaigns.concurrency,
+            batch=cfg.campaigns.batch,
+            open_pixel=cfg.tracking.open_pixel,
+            feedback_sender=cfg.campaigns.feedback_id or cfg.server.hostname,
+            shop_name=cfg.shop.name,
+            shop_address=cfg.shop.address,
+        )
+        self.campaign_sender = CampaignSender(
+            db,
+            OriginatingMailer(Originator(self._router(), cfg.server.hostname)),
+            renderer_factory(shop),
+            Recommender(db, utcnow),
+            links,
+            await shared_secret(db, VERP_KEY_NAME),
+            settings,
+            utcnow,
+        )
+        self.campaign_stop.clear()
+        self.campaign_task = asyncio.create_task(
+            self.campaign_sender.run(self.campaign_stop), name="courriel-campaigns"
+        )
+
     def _queued(self) -> None:
         if self.outbound is not None:
             self.outbound.wake()
@@ -356,6 +401,13 @@ class Node:
         if maintenance is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
+        campaign_task, self.campaign_task = self.campaign_task, None
+        if campaign_task is not None:
+            # Stops between two copies: each copy's send record commits with it or not.
+            self.campaign_stop.set()
+            campaign_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await campaign_task
         if self.outbound is not None:
             await self.outbound.stop(grace)
             self.outbound = None

@@ -91,7 +91,7 @@ RendererFactory = Callable[[str, str, str | None], CopyRenderer]
 
 
 class Book(Protocol):
-    def for_contact(self, contact_id: int) -> Recommend: ...
+    def for_contact(self, contact_id: int | None) -> Recommend: ...
 
 
 class Recommender(Protocol):
@@ -99,11 +99,10 @@ class Recommender(Protocol):
 
     async def prefetch(
         self,
-        conn: AsyncConnection,
         contact_ids: Sequence[int],
         calls: frozenset[tuple[str, int]],
         *,
-        now: datetime,
+        conn: AsyncConnection | None = None,
     ) -> Book: ...
 
 
@@ -354,7 +353,7 @@ class CampaignSender:
             return None
         async with self._db.read() as conn:
             return await self._recommender.prefetch(
-                conn, [r.contact_id for r in rows], frozenset(calls), now=now
+                [r.contact_id for r in rows], frozenset(calls), conn=conn
             )
 
     async def _renderer(self, campaign: Campaign, variant: Variant) -> CopyRenderer:
