@@ -98,17 +98,23 @@ def _line_naming(source: str, message: str) -> int:
 def _mjml_to_html(source: str) -> str:
     tags = list(_TAG.finditer(source))
     pieces: list[str] = []
-    last = 0
+    shifts: list[tuple[int, int]] = []  # (offset in the protected text, source - protected)
+    last = size = 0
     for index, match in enumerate(tags):
         pieces.append(source[last : match.start()])
         pieces.append(f"cjt{index:06d}x")
+        size += match.start() - last + 10
         last = match.end()
+        shifts.append((size, last - size))
     pieces.append(source[last:])
     protected = "".join(pieces)
     try:
         output = mrml.to_html(protected, render_options=mrml.RenderOptions(fonts={}))
     except OSError as exc:
-        raise _mjml_error(protected, str(exc)) from None
+        offset, message = _mjml_error(protected, str(exc))
+        # Back from the protected text to the source (a tag may span lines).
+        delta = next((d for end, d in reversed(shifts) if end <= offset), 0)
+        raise error_at(source, offset + delta, message, field="source") from None
     html = _REMOTE_FONTS.sub("", output.content)
     seen: set[int] = set()
 
@@ -130,16 +136,14 @@ def _mjml_to_html(source: str) -> str:
     return html
 
 
-def _mjml_error(source: str, message: str) -> InvalidInput:
-    """The place of an mrml error: mrml names it sometimes; else it is found by prefixes."""
+def _mjml_error(source: str, message: str) -> tuple[int, str]:
+    """Where an mrml error is: mrml names it sometimes; else it is found by prefixes."""
     found = _POSITION.search(message)
     if found:
-        return error_at(source, int(found.group(1)), f"MJML: {message}", field="source")
+        return int(found.group(1)), f"MJML: {message}"
     if message.startswith(_END_OF_STREAM):
-        offset, what = _unclosed(source)
-        return error_at(source, offset, what, field="source")
-    offset = _first_bad_offset(source)
-    return error_at(source, offset, f"MJML does not parse here ({message})", field="source")
+        return _unclosed(source)
+    return _first_bad_offset(source), f"MJML does not parse here ({message})"
 
 
 def _fails(prefix: str) -> bool:

@@ -80,8 +80,8 @@ class _Collector(HTMLParser):
                 break
 
     def _close(self, tag: str) -> None:
-        if tag in _BLOCKS or tag == "li":
-            self.parts.append(_PARAGRAPH if tag != "li" else _BREAK)
+        if tag in _BLOCKS:
+            self.parts.append(_PARAGRAPH)
         elif tag == "a" and self.links:
             href, start = self.links.pop()
             label = _SPACES.sub(" ", "".join(self.parts[start:])).strip()
