@@ -1,0 +1,244 @@
+"""marketing.campaigns.transactional: exactly-once sending, crashes, tracking rules.
+
+The Mailer here is a real implementation of the port: ``on_commit`` runs inside a real
+write transaction (Database.run_write, as the delivery committer runs it) and the message
+counts as stored only when that transaction commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from courriel.errors import AlreadyExists, InvalidInput, StorageError
+from courriel.mailstore.domains import add_domain
+from courriel.marketing.campaigns.tokens import Links
+from courriel.marketing.campaigns.transactional import (
+    PENDING_LEASE,
+    MessageRequest,
+    Settings,
+    get_message,
+    send_message,
+)
+from courriel.marketing.contacts import upsert_contact
+from courriel.marketing.links import LinkSigner
+from courriel.marketing.templates.service import add_template
+from courriel.marketing.types import ContactData
+from courriel.storage.db import Database
+from courriel.storage.models.campaigns import transactional_messages
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+HTML = (
+    "<html><body><p>Hi {{ contact.first_name | default('there') }}</p>"
+    "{% for p in recommendations('recently_viewed', 2) %}<p>{{ p.title }}</p>{% endfor %}"
+    "<p>{{ shop.name }}</p></body></html>"
+)
+
+
+class Crash(BaseException):
+    """The process dies here (not an Exception: nothing cleans up after it)."""
+
+
+@dataclass
+class Mailer:
+    db: Database
+    stored: list[bytes] = field(default_factory=list)
+    accept: bool = True
+    crash: bool = False
+    fail_in_transaction: bool = False
+    gate: asyncio.Event | None = None  # when set, send waits for it
+
+    async def send(
+        self,
+        *,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        transactional: bool = True,
+        on_commit: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        assert transactional
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.crash:
+            raise Crash
+        if not self.accept:
+            return False
+
+        def store(conn: Connection) -> None:
+            if on_commit is not None:
+                on_commit(conn)
+            if self.fail_in_transaction:
+                raise StorageError("disk full")
+
+        await self.db.run_write(store)
+        self.stored.append(message)
+        return True
+
+
+@pytest.fixture
+async def ready(database: Database) -> None:
+    await add_domain(database, "shop.test")
+    async with database.write() as conn:
+        await add_template(conn, name="hello", kind="html", source=HTML, now=T0)
+        await upsert_contact(conn, ContactData(email="ada@example.test", first_name="Ada"), now=T0)
+
+
+def settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "links": Links(LinkSigner(b"k" * 32), "https://mail.shop.test"),
+        "verp_key": b"v" * 32,
+        "shop": {"name": "Shop Test", "address": "1 Test Street\n75000 Paris"},
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def request(key: str = "key-1", to: str = "ada@example.test") -> MessageRequest:
+    return MessageRequest(
+        template="hello",
+        to=to,
+        from_address="hello@shop.test",
+        subject="Hi {{ contact.first_name | default('you') }}",
+        idempotency_key=key,
+    )
+
+
+async def statuses(db: Database) -> list[tuple[int, str]]:
+    async with db.read() as conn:
+        found = await conn.execute(
+            select(transactional_messages.c.id, transactional_messages.c.status)
+        )
+        return [(int(r.id), str(r.status)) for r in found]
+
+
+def html_of(raw: bytes) -> str:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("ready")
+async def test_crash_before_the_message_is_stored_then_retry_sends_once(
+    database: Database,
+) -> None:
+    mailer = Mailer(database, crash=True)
+    with pytest.raises(Crash):
+        await send_message(database, mailer, settings(), request(), now=T0)
+    [(reserved, status)] = await statuses(database)
+    assert status == "pending"  # reserved, never claims to be queued
+    mailer.crash = False
+    with pytest.raises(AlreadyExists):  # within the lease: maybe still being sent
+        await send_message(database, mailer, settings(), request(), now=T0 + PENDING_LEASE / 2)
+    later = T0 + PENDING_LEASE * 2
+    outcome = await send_message(database, mailer, settings(), request(), now=later)
+    assert (outcome.id, outcome.status, outcome.replay) == (reserved, "queued", False)
+    again = await send_message(database, mailer, settings(), request(), now=later)
+    assert (again.id, again.status, again.replay) == (reserved, "queued", True)
+    assert len(mailer.stored) == 1
+    assert await statuses(database) == [(reserved, "queued")]
+
+
+@pytest.mark.usefixtures("ready")
+async def test_a_concurrent_request_of_the_same_key_never_sends_twice(
+    database: Database,
+) -> None:
+    mailer = Mailer(database, gate=asyncio.Event())
+    first = asyncio.create_task(send_message(database, mailer, settings(), request(), now=T0))
+    while not await statuses(database):
+        await asyncio.sleep(0)
+    with pytest.raises(AlreadyExists):
+        await send_message(database, mailer, settings(), request(), now=T0)
+    assert mailer.gate is not None
+    mailer.gate.set()
+    outcome = await first
+    assert outcome.status == "queued"
+    assert len(mailer.stored) == 1
+
+
+@pytest.mark.usefixtures("ready")
+async def test_failed_store_transaction_leaves_no_row(database: Database) -> None:
+    mailer = Mailer(database, fail_in_transaction=True)
+    with pytest.raises(StorageError):
+        await send_message(database, mailer, settings(), request(), now=T0)
+    assert await statuses(database) == []
+    mailer.fail_in_transaction = False
+    outcome = await send_message(database, mailer, settings(), request(), now=T0)
+    assert outcome.status == "queued" and not outcome.replay
+
+
+@pytest.mark.usefixtures("ready")
+async def test_recipient_refused_for_good_leaves_no_row(database: Database) -> None:
+    mailer = Mailer(database, accept=False)
+    with pytest.raises(InvalidInput) as refused:
+        await send_message(database, mailer, settings(), request(), now=T0)
+    assert refused.value.field == "to"
+    assert await statuses(database) == []
+
+
+@pytest.mark.usefixtures("ready")
+async def test_pixel_follows_config_and_tracking_consent(database: Database) -> None:
+    mailer = Mailer(database)
+    await send_message(database, mailer, settings(), request("a"), now=T0)
+    await send_message(database, mailer, settings(open_pixel=False), request("b"), now=T0)
+    async with database.write() as conn:
+        await upsert_contact(
+            conn,
+            ContactData(email="ada@example.test", attributes={"tracking_consent": False}),
+            now=T0,
+        )
+    await send_message(database, mailer, settings(), request("c"), now=T0)
+    with_pixel, off, refused = (html_of(raw) for raw in mailer.stored)
+    assert "https://mail.shop.test/o/" in with_pixel
+    assert "https://mail.shop.test/o/" not in off
+    assert "https://mail.shop.test/o/" not in refused
+
+
+@pytest.mark.usefixtures("ready")
+async def test_shop_footer_feedback_id_and_status(database: Database) -> None:
+    mailer = Mailer(database)
+    outcome = await send_message(
+        database, mailer, settings(feedback_sender="shop-test"), request(), now=T0
+    )
+    raw = mailer.stored[0]
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(message["Feedback-ID"]).endswith(":0:transactional:shop-test")
+    assert message["Subject"] == "Hi Ada"
+    body = html_of(raw)
+    assert "Shop Test" in body and "1 Test Street" in body
+    async with database.read() as conn:
+        shown = await get_message(conn, outcome.id)
+    assert (shown.status, shown.email, shown.subject) == ("queued", "ada@example.test", "Hi Ada")
+
+
+@pytest.mark.usefixtures("ready")
+async def test_without_a_key_every_request_is_a_new_message(database: Database) -> None:
+    mailer = Mailer(database)
+    unkeyed = MessageRequest(
+        template="hello", to="ada@example.test", from_address="hello@shop.test", subject="Hi"
+    )
+    first = await send_message(database, mailer, settings(), unkeyed, now=T0)
+    second = await send_message(database, mailer, settings(), unkeyed, now=T0)
+    assert first.id != second.id
+    assert len(mailer.stored) == 2
+
+
+@pytest.mark.usefixtures("ready")
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+async def test_bad_keys_are_refused(database: Database, key: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await send_message(database, Mailer(database), settings(), request(key), now=T0)
+    assert refused.value.field == "idempotency_key"
+    assert await statuses(database) == []
