@@ -1,7 +1,7 @@
 """``/api/v1/templates``: email templates (MJML or HTML with Jinja) and their previews.
 
 A template is compiled when it is saved: a source that does not compile, uses an unknown
-variable or fails its trial render answers 400 with ``field: "source"`` and the line and
+variable or fails its trial render answers 422 with ``field: "source"`` and the line and
 column in ``detail`` ("line 3, column 12: …"). Listing pages by id and leaves out the
 sources (``GET /api/v1/templates/{id}`` has them).
 """
@@ -76,12 +76,12 @@ async def index(services: Services, after: After = 0, limit: Limit = 100) -> dic
 
 @post(
     "/api/v1/templates",
-    summary="Create a template (400 with line and column when it does not compile)",
+    summary="Create a template (422 with line and column when it does not compile)",
     tags=[_TAG],
     **requires("templates:write"),
 )
 async def create(services: Services, data: JSONBody[TemplateIn]) -> dict[str, Any]:
-    """Create a template (400 with line and column when it does not compile; 409: name taken)."""
+    """Create a template (422 with line and column when it does not compile; 409: name taken)."""
     async with services.db.write() as conn:
         made = await add_template(
             conn, name=data.name, kind=data.kind, source=data.source, now=services.clock()
@@ -125,7 +125,7 @@ async def replace(
     **requires("templates:write"),
 )
 async def remove(services: Services, template_id: FromPath[int]) -> None:
-    """Delete a template (400, field "template", when a campaign uses it)."""
+    """Delete a template (422, field "template", when a campaign uses it)."""
     async with services.db.write() as conn:
         await delete_template(conn, template_id)
 
