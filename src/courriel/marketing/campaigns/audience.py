@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.engine import Connection
@@ -28,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from courriel.marketing.campaigns import stats
-from courriel.marketing.campaigns.service import Campaign
 from courriel.marketing.dbutil import upsert_insert
 from courriel.marketing.segments import parse_segment
 from courriel.marketing.segments.compile import compile_segment
@@ -36,11 +36,16 @@ from courriel.storage.db import Database
 from courriel.storage.models.campaigns import campaign_recipients
 from courriel.storage.models.marketing import contacts, list_members, segments, suppressions
 
+if TYPE_CHECKING:
+    # Only a type here: service.py imports this module to tell a finished freeze.
+    from courriel.marketing.campaigns.service import Campaign
+
 __all__ = [
     "FREEZE_CHUNK",
     "address_hashes",
     "eligible",
     "freeze",
+    "freeze_unfinished",
     "in_sample",
     "not_suppressed",
     "variant_index",
@@ -139,6 +144,32 @@ async def freeze(db: Database, campaign: Campaign, *, chunk: int = FREEZE_CHUNK)
             added += await _freeze_range(conn, campaign, started, cursor, upper)
         cursor = upper
     return added
+
+
+async def freeze_unfinished(conn: AsyncConnection, campaign: Campaign) -> bool:
+    """Whether :func:`freeze` would still add a recipient to a started campaign.
+
+    True when a contact above the highest one frozen, created by ``started_at``, meets the
+    audience rules: a freeze cut short by a crash (each chunk commits on its own).
+    """
+    if campaign.started_at is None:
+        return True
+    cursor = await conn.scalar(
+        select(func.max(campaign_recipients.c.contact_id)).where(
+            campaign_recipients.c.campaign_id == campaign.id
+        )
+    )
+    rule = await eligible(conn, campaign, campaign.started_at)
+    found = await conn.scalar(
+        select(contacts.c.id)
+        .where(
+            contacts.c.id > int(cursor or 0),
+            contacts.c.created_at <= campaign.started_at,
+            rule,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def _freeze_range(

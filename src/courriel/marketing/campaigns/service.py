@@ -6,6 +6,9 @@ States::
     draft --send--> scheduled --(sender: audience frozen)--> sending --> sent
                                                              sending <-> testing (A/B wait)
     scheduled | sending | testing --pause--> paused --resume--> scheduled | sending
+
+Resuming goes back to ``scheduled`` (the sender then freezes) unless the audience is
+completely frozen: a freeze interrupted by a crash and then paused is finished on resume.
     draft | scheduled | sending | testing | paused --cancel--> cancelled
 
 Invariants:
@@ -29,6 +32,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput, NotFound
+from courriel.marketing.campaigns.audience import freeze_unfinished
 from courriel.marketing.normalise import normalise_email
 from courriel.storage.models.campaigns import (
     campaign_recipients,
@@ -450,9 +454,16 @@ async def pause(conn: AsyncConnection, campaign_id: int, *, now: datetime) -> Ca
 
 
 async def resume(conn: AsyncConnection, campaign_id: int, *, now: datetime) -> Campaign:
-    """Carry on where the campaign stopped. Raises InvalidInput / NotFound."""
+    """Carry on where the campaign stopped. Raises InvalidInput / NotFound.
+
+    A campaign whose freeze was cut short (a crash between two chunks, then a pause)
+    goes back to ``scheduled``, so the sender finishes the freeze before sending on.
+    """
     current = await get_campaign(conn, campaign_id)
-    status = "sending" if current.started_at is not None else "scheduled"
+    if current.status != "paused":
+        raise InvalidInput(f"cannot resume a campaign that is {current.status}", field="status")
+    started = current.started_at is not None and not await freeze_unfinished(conn, current)
+    status = "sending" if started else "scheduled"
     values = {"status": status, "updated_at": now}
     return await _transition(conn, campaign_id, frozenset({"paused"}), "resume", values)
 
