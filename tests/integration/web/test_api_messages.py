@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from tests.integration.web.conftest import Clock, MakeKey, assert_problem
@@ -30,6 +32,7 @@ from courriel.storage.db import Database
 from courriel.storage.models.campaigns import transactional_messages
 from courriel.storage.models.marketing import contacts
 from courriel.storage.secrets import shared_secret
+from courriel.web.api.v1.messages import _header_key
 
 URL = "/api/v1/messages"
 HTML = (
@@ -305,3 +308,12 @@ async def test_scopes(client: httpx.AsyncClient, make_key: MakeKey) -> None:
     assert_problem(await client.get(f"{URL}/{created.json()['id']}", headers=writer), 403)
     assert (await client.get(f"{URL}/{created.json()['id']}", headers=reader)).status_code == 200
     assert_problem(await client.get(f"{URL}/99999", headers=reader), 404)
+
+
+@given(st.text(max_size=300))
+def test_idempotency_key_header_parser_never_raises(value: str) -> None:
+    # draft-ietf-httpapi-idempotency-key-header §2.1: an sf-string; a bare token works too.
+    key = _header_key(value)
+    assert key is not None
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert _header_key(quoted) == value

@@ -18,6 +18,7 @@ shared secret ``verp`` (the one the feedback processor verifies), read once per 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -46,6 +47,7 @@ STATE_KEY = "courriel.messages"
 _VERP_STATE_KEY = "courriel.messages.verp"
 VERP_KEY_NAME = "verp"  # = marketing.campaigns.feedback.VERP_KEY_NAME (the processor's)
 _TAG = "messages"
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _RETRY_AFTER = "30"  # seconds, after a temporary refusal of the queue
 
 
@@ -73,12 +75,12 @@ class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen
 
 def _header_key(value: str | None) -> str | None:
     # draft-ietf-httpapi-idempotency-key-header §2.1: the field value is a Structured
-    # Field sf-string (RFC 8941 §3.3.3), "quoted"; a bare token is accepted as well.
+    # Field sf-string, "quoted" with \" and \\ escapes; a bare token is accepted as well.
     if value is None:
         return None
     text = value.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        text = _ESCAPE.sub(r"\1", text[1:-1])
     return text
 
 
