@@ -179,11 +179,17 @@ def load_message(data: bytes) -> Message:
 def _raw_payload(part: Message) -> bytes:
     payload = part.get_payload()
     if isinstance(payload, list):
-        # message/* parts are parsed into Message objects; put their bytes back.
+        # message/* parts are parsed into Message objects; put their fields back as text
+        # (cheaper than as_bytes(), which re-folds every header). compat32 keeps raw values,
+        # non-ASCII bytes as surrogate escapes.
         chunks = []
         for item in payload:
             if isinstance(item, Message):
-                chunks.append(item.as_bytes())
+                fields = "".join(f"{name}: {value}\n" for name, value in item.raw_items())
+                # decode=True gives the body's original bytes back (surrogates undone).
+                body = item.get_payload(decode=True)
+                head = (fields + "\n").encode("utf-8", "surrogateescape")
+                chunks.append(head + (body if isinstance(body, bytes) else b""))
         return b"\n".join(chunks)
     raw = part.get_payload(decode=True)
     return raw if isinstance(raw, bytes) else str(payload).encode("utf-8", "replace")
