@@ -50,6 +50,9 @@ class Shop:
     # Co-purchases: pairs[p][q] = orders holding both p and q (filled for the products
     # of the last orders seen so far; the caller adds missing keys before ranking).
     pairs: dict[int, dict[int, int]] = field(default_factory=dict)
+    # Memo: a basket's recommendable co-purchases, best first (campaign recipients share
+    # baskets, and ranking a popular product's partners is the costly part of a lookup).
+    together: dict[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,13 +112,19 @@ def _candidates(shop: Shop, signals: Signals, kind: str) -> Iterable[int]:
     return ()
 
 
-def _bought_together(shop: Shop, basket: tuple[int, ...]) -> list[int]:
+def _bought_together(shop: Shop, basket: tuple[int, ...]) -> tuple[int, ...]:
     """Products by how many orders they shared with the basket's products (summed)."""
+    known = shop.together.get(basket)
+    if known is not None:
+        return known
     scores: dict[int, int] = {}
     for product_id in basket:
         for other, count in shop.pairs.get(product_id, {}).items():
-            scores[other] = scores.get(other, 0) + count
-    return sorted(scores, key=lambda other: (-scores[other], other))
+            if other in shop.products:
+                scores[other] = scores.get(other, 0) + count
+    ranked = tuple(sorted(scores, key=lambda other: (-scores[other], other)))
+    shop.together[basket] = ranked
+    return ranked
 
 
 def _same_category(shop: Shop, signals: Signals) -> Iterator[int]:
