@@ -142,7 +142,7 @@ def _returned_id(message: Message, rest: str) -> str:
 
 # qmail-send (and Yahoo's qmail-derived template): "<addr>:" then the reason, one block
 # per recipient, blocks separated by blank lines.
-_QMAIL_BLOCK = re.compile(rf"^<({_ADDR})>:[ \t]*\n?(.*?)(?=^\s*$|^<[^>\n]+>:|\Z)", _FLAGS | re.S)
+_QMAIL_BLOCK = re.compile(rf"^<({_ADDR})>:[ \t]*\n?(.*?)(?=^[ \t]*$|^<[^>\n]+>:|\Z)", _FLAGS | re.S)
 _REMOTE_SAID = re.compile(r"Remote host said:\s*(.*)", re.IGNORECASE | re.S)
 _QMAIL_HOST = re.compile(r"(?:^|\s)(\S+) does not like recipient|Giving up on (\S+?)\.?$", _FLAGS)
 
@@ -203,7 +203,7 @@ def _exim(text: str) -> list[_Found]:
 
 
 _POSTFIX_ENTRY = re.compile(
-    rf"^<({_ADDR})>(?:\s*\(expanded from <[^>\n]*>\))?:\s*(.*?)(?=^\s*$|^<|\Z)", _FLAGS | re.S
+    rf"^<({_ADDR})>(?:\s*\(expanded from <[^>\n]*>\))?:\s*(.*?)(?=^[ \t]*$|^<|\Z)", _FLAGS | re.S
 )
 _POSTFIX_HOST = re.compile(r"host\s+(\S+?)\[[^\]]*\]\s+said:\s*(.*)", re.IGNORECASE | re.S)
 
@@ -256,9 +256,10 @@ _EXCHANGE_DIAG = re.compile(
     rf"^\s*<?({_ADDR})>?\s*\n\s*(?:Remote Server returned '([^\n]*)'|#([^\n]*?)\s*##)", _FLAGS
 )
 _EXCHANGE_LIST = re.compile(
-    r"Delivery (?:has failed|is delayed) to these recipients or groups:"
-    r"\s*\n\s*\n?(.*?)(?=\n\s*\n)",
-    re.IGNORECASE | re.S,
+    # The recipient lines, after at most one blank line (no unbounded \s*: linear time).
+    r"Delivery (?:has failed|is delayed) to these recipients or groups:[ \t]*\n"
+    r"(?:[ \t]*\n)?((?:[ \t]*\S[^\n]*(?:\n|$))+)",
+    re.IGNORECASE,
 )
 
 
@@ -294,7 +295,7 @@ _GMAIL_RECIPIENT = re.compile(
 )
 _GMAIL_REPLY = re.compile(
     r"(?:The response from the remote server was|The error that the other server returned "
-    r"was):\s*\n(.*?)(?=\n\s*\n|\Z)",
+    r"was):[ \t]*\n(.*?)(?=\n[ \t]*\n|\Z)",
     re.IGNORECASE | re.S,
 )
 
