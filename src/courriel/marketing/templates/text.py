@@ -22,6 +22,7 @@ _BLOCKS = frozenset(
 )  # fmt: skip
 _VOID = frozenset({"br", "img", "hr", "meta", "link", "input", "area", "base", "col", "wbr"})
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0]+")
+_BODY_START = re.compile(r"<body\b", re.IGNORECASE)
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 _BREAK = "\x00"  # a hard line break, kept through the whitespace collapse
 _PARAGRAPH = "\x01"  # a block boundary
@@ -113,8 +114,10 @@ def _layout(raw: str) -> str:
 def html_to_text(html: str) -> str:
     """The readable text of an HTML document (see the module docstring)."""
     collector = _Collector()
+    # Nothing before the body is text: skip parsing the head (styles, MSO blocks).
+    body = _BODY_START.search(html)
     try:
-        collector.feed(html)
+        collector.feed(html[body.start() :] if body else html)
         collector.close()
     except (AssertionError, ValueError):  # pragma: no cover - html.parser on broken markup
         pass
