@@ -22,6 +22,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
+from courriel.campaigning import LINKS_KEY_NAME, CampaignRoles
 from courriel.config import LoadedConfig, ensure_data_dir, load_config, parse_listen
 from courriel.delivery.committer import GroupCommitter
 from courriel.delivery.router import Router
@@ -30,12 +31,8 @@ from courriel.delivery.targets import ListenerKind
 from courriel.errors import CourrielError, ListenerError
 from courriel.mailstore.prune import prune_changes
 from courriel.mailstore.service import MailStore
-from courriel.marketing.campaigns.render import renderer_factory
-from courriel.marketing.campaigns.sender import CampaignSender, SenderSettings
-from courriel.marketing.campaigns.tokens import Links
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
-from courriel.marketing.recommend import Recommender
 from courriel.outbound import Originator, Outbound
 from courriel.protocols.imap.cache import MessageCache
 from courriel.protocols.imap.server import ImapServer
@@ -48,7 +45,6 @@ from courriel.protocols.smtp.session import SmtpSettings
 from courriel.protocols.tls import ensure_certificate, server_context
 from courriel.storage.blobs import BlobStore, open_blob_store
 from courriel.storage.db import Database, sqlite_url_for
-from courriel.storage.models.base import utcnow
 from courriel.storage.secrets import shared_secret
 
 __all__ = [
@@ -64,8 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL = 3600.0  # seconds between two rounds of upkeep
-LINKS_KEY_NAME = "links"  # the shared secret that signs links put in mail
-VERP_KEY_NAME = "verp"  # the shared secret of campaign return paths (tokens.verp_address)
 
 # Roles `courriel serve --roles` knows, and the listener keys each one opens.
 ROLES: dict[str, tuple[str, ...]] = {
@@ -206,10 +200,9 @@ class Node:
     http_factory: HttpFactory | None = None
     links: LinkSigner | None = None  # made at start from the fleet's shared secret
     maintenance: asyncio.Task[None] | None = None  # periodic upkeep (change-feed pruning)
-    # The campaign sender runs in the "delivery" role, beside the queue worker it feeds.
-    campaign_sender: CampaignSender | None = None
-    campaign_task: asyncio.Task[None] | None = None
-    campaign_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # The campaign sender and the feedback processor run in the "delivery" role, beside the
+    # queue worker they feed and hear from; made at start (they need the fleet's VERP key).
+    campaigns: CampaignRoles | None = None
 
     async def start(self) -> None:
         """Create the TLS certificate if needed and bind every listener of the roles.
@@ -226,9 +219,14 @@ class Node:
         if "http" in self.roles:
             self.links = LinkSigner(await shared_secret(self.services.db, LINKS_KEY_NAME))
         try:
+            # Before the router exists: it checks VERP addresses with the fleet's key.
+            self.campaigns = CampaignRoles(self.services.db, self.services.blobs)
+            await self.campaigns.open()
             if "delivery" in self.roles:
                 self._start_outbound()
-                await self._start_campaigns()
+                await self.campaigns.start(
+                    cfg, OriginatingMailer(Originator(self._router(), cfg.server.hostname))
+                )
             for role in self.roles:
                 for key_name in ROLES[role]:
                     await self._start_listener(key_name, tls)
@@ -320,44 +318,15 @@ class Node:
         return server, "IMAPS" if implicit else "IMAP"
 
     def _start_outbound(self) -> None:
+        assert self.campaigns is not None  # made first by start()
         self.outbound = Outbound(
-            self.services.loaded.config, self.services.db, self.services.blobs, self._router()
+            self.services.loaded.config,
+            self.services.db,
+            self.services.blobs,
+            self._router(),
+            on_delivered=self.campaigns.on_delivered(),
         )
         self.outbound.start()
-
-    async def _start_campaigns(self) -> None:
-        """Start the campaign sender (config: campaigns.*, tracking.open_pixel, shop.*)."""
-        cfg = self.services.loaded.config
-        db = self.services.db
-        links = Links(LinkSigner(await shared_secret(db, LINKS_KEY_NAME)), cfg.http.public_url)
-        shop = {
-            "name": cfg.shop.name,
-            "url": cfg.shop.url,
-            "address": cfg.shop.address,
-            "currency": cfg.shop.currency,
-        }
-        settings = SenderSettings(
-            concurrency=cfg.campaigns.concurrency,
-            batch=cfg.campaigns.batch,
-            open_pixel=cfg.tracking.open_pixel,
-            feedback_sender=cfg.campaigns.feedback_id or cfg.server.hostname,
-            shop_name=cfg.shop.name,
-            shop_address=cfg.shop.address,
-        )
-        self.campaign_sender = CampaignSender(
-            db,
-            OriginatingMailer(Originator(self._router(), cfg.server.hostname)),
-            renderer_factory(shop),
-            Recommender(db, utcnow),
-            links,
-            await shared_secret(db, VERP_KEY_NAME),
-            settings,
-            utcnow,
-        )
-        self.campaign_stop.clear()
-        self.campaign_task = asyncio.create_task(
-            self.campaign_sender.run(self.campaign_stop), name="courriel-campaigns"
-        )
 
     def _queued(self) -> None:
         if self.outbound is not None:
@@ -365,13 +334,24 @@ class Node:
 
     def _router(self) -> Router:
         # One router and one group committer for every SMTP listener of the node.
+        assert self.campaigns is not None  # made first by start()
         if self.committer is None:
             self.committer = GroupCommitter(
-                self.services.db, self.services.mailstore, on_queued=self._queued
+                self.services.db,
+                self.services.mailstore,
+                on_queued=self._queued,
+                on_feedback=self.campaigns.wake_feedback,
+                on_local_delivered=self.campaigns.on_local_delivered(),
             )
         if self.signers is None:
             self.signers = SignerCache(self.services.db)
-        return Router(self.services.mailstore, self.services.blobs, self.committer, self.signers)
+        return Router(
+            self.services.mailstore,
+            self.services.blobs,
+            self.committer,
+            self.signers,
+            is_feedback_address=self.campaigns.is_feedback_address(),
+        )
 
     async def _maintain(self) -> None:
         """Prune the change feed past ``imap.changes_retention``, now and then hourly.
@@ -401,13 +381,9 @@ class Node:
         if maintenance is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
-        campaign_task, self.campaign_task = self.campaign_task, None
-        if campaign_task is not None:
+        if self.campaigns is not None:
             # Stops between two copies: each copy's send record commits with it or not.
-            self.campaign_stop.set()
-            campaign_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await campaign_task
+            await self.campaigns.stop()
         if self.outbound is not None:
             await self.outbound.stop(grace)
             self.outbound = None

@@ -21,6 +21,7 @@ from courriel.config import Config
 from courriel.delivery.bounces import Bouncer
 from courriel.delivery.claims import Claim
 from courriel.delivery.router import Router
+from courriel.delivery.settler import OnDelivered
 from courriel.delivery.targets import MailFrom, SessionInfo
 from courriel.delivery.worker import DeliveryWorker, FailedRecipient, WorkerSettings
 from courriel.dns.resolver import DnsResolver
@@ -126,6 +127,8 @@ class Outbound:
     db: Database
     blobs: BlobStore
     router: Router
+    # Told (sender, recipient) of copies remote servers accepted (campaign delivered counts).
+    on_delivered: OnDelivered | None = None
     worker: DeliveryWorker | None = None
     task: asyncio.Task[None] | None = None
     originator: Originator = field(init=False)
@@ -156,6 +159,7 @@ class Outbound:
             ),
             on_failure=bouncer.failed,
             on_delay=delayed,
+            on_delivered=self.on_delivered,
         )
         self.task = asyncio.create_task(self.worker.run(), name="courriel-delivery")
 
