@@ -10,18 +10,25 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import poplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import dkim
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from courriel.delivery.dkimkeys import ensure_keys, list_keys
 from courriel.errors import AlreadyExists, InvalidInput, StorageError
 from courriel.mailstore.domains import add_domain
+from courriel.marketing.apikeys import create_key
 from courriel.marketing.campaigns.tokens import Links
 from courriel.marketing.campaigns.transactional import (
     PENDING_LEASE,
@@ -36,6 +43,7 @@ from courriel.marketing.templates.service import add_template
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import transactional_messages
+from courriel.testing.node import running_node
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HTML = (
@@ -242,3 +250,68 @@ async def test_bad_keys_are_refused(database: Database, key: str) -> None:
         await send_message(database, Mailer(database), settings(), request(key), now=T0)
     assert refused.value.field == "idempotency_key"
     assert await statuses(database) == []
+
+
+# -- end to end: HTTP in, DKIM-signed copy out of a local mailbox over POP3 --------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def _pop3_all(port: int, user: str, tls: ssl.SSLContext) -> list[bytes]:
+    client = poplib.POP3("127.0.0.1", port, timeout=10)
+    try:
+        client.stls(context=tls)  # RFC 2595 §4: no plaintext password before STLS
+        client.user(user)
+        client.pass_(PASSWORD)
+        count, _ = client.stat()
+        return [b"\r\n".join(client.retr(i + 1)[1]) + b"\r\n" for i in range(count)]
+    finally:
+        client.quit()
+
+
+async def _dkim_dns(db: Database, domain: str) -> Callable[..., bytes]:
+    keys = {f"{k.selector}._domainkey.{domain}.".encode(): k for k in await list_keys(db, domain)}
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        key = keys[name]
+        algorithm = "ed25519" if key.algorithm.startswith("ed25519") else "rsa"
+        return f"v=DKIM1; k={algorithm}; p={key.public_key}".encode()
+
+    return dnsfunc
+
+
+async def test_end_to_end_over_http_to_a_local_mailbox(tmp_path: Path, db_url: str) -> None:
+    async with running_node(tmp_path / "data", db_url, roles=("http", "pop3")) as running:
+        db = running.services.db
+        await running.services.mailstore.add_domain("shop.test")
+        await running.services.mailstore.add_account("ada@shop.test", PASSWORD)
+        await ensure_keys(db, "shop.test", today=date(2026, 11, 27))
+        async with db.write() as conn:
+            await add_template(conn, name="hello", kind="html", source=HTML, now=T0)
+            await upsert_contact(conn, ContactData(email="ada@shop.test", first_name="Ada"), now=T0)
+        _, secret = await create_key(db, "shop", ("messages:write", "messages:read"))
+        headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": '"e2e-1"'}
+        body = {
+            "template": "hello",
+            "to": "ada@shop.test",
+            "from": "hello@shop.test",
+            "subject": "Hi {{ contact.first_name }}",
+        }
+        base = f"http://127.0.0.1:{running.ports['http']}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            first = await client.post("/api/v1/messages", json=body, headers=headers)
+            again = await client.post("/api/v1/messages", json=body, headers=headers)
+            shown = await client.get(f"/api/v1/messages/{first.json()['id']}", headers=headers)
+        assert (first.status_code, again.status_code) == (202, 200), first.text
+        assert again.json()["id"] == first.json()["id"]
+        assert shown.json()["status"] == "queued"
+        [stored] = await asyncio.to_thread(
+            _pop3_all, running.ports["pop3"], "ada@shop.test", running.client_tls()
+        )
+        assert dkim.verify(stored, dnsfunc=await _dkim_dns(db, "shop.test"))
+        signature = email.message_from_bytes(stored)["DKIM-Signature"]
+        signed = signature.replace("\r\n", "").replace(" ", "").lower()
+        assert "list-unsubscribe:list-unsubscribe-post" in signed or (
+            "list-unsubscribe" in signed and "list-unsubscribe-post" in signed
+        )
+        assert "Hi Ada" in html_of(stored)

@@ -12,8 +12,9 @@ unknown template, 503 when the queue cannot take the message now (retry with the
 
 Settings: the composition root puts a :class:`MessageConfig` (shop.*, tracking.open_pixel,
 the Feedback-ID sender) in the application's state under :data:`STATE_KEY`; without one,
-mail goes out with the open pixel and an empty shop footer. The VERP key is the cluster's
-shared secret ``verp`` (the one the feedback processor verifies), read once per app.
+mail goes out with the open pixel and a footer naming ``WebServices.shop_name`` only.
+The VERP key is the cluster's shared secret ``verp`` (the one the feedback processor
+verifies), read once per app.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _key(body: str | None, header: str | None) -> str | None:
 async def _settings(app: Litestar, services: WebServices) -> Settings:
     config = app.state.get(STATE_KEY)
     if not isinstance(config, MessageConfig):
-        config = MessageConfig()
+        config = MessageConfig(shop={"name": services.shop_name})
     verp = app.state.get(_VERP_STATE_KEY)
     if not isinstance(verp, bytes):
         verp = await shared_secret(services.db, VERP_KEY_NAME)
