@@ -55,6 +55,7 @@ _COMMAND_MODULES = (
     "account",
     "alias",
     "apikey",
+    "campaigns",
     "config_cmd",
     "contacts",
     "db_cmd",
