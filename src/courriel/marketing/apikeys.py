@@ -61,6 +61,8 @@ SCOPES: frozenset[str] = frozenset(
         "templates:write",
         "messages:read",
         "messages:write",
+        "campaigns:read",
+        "campaigns:write",
     }
 )
 TOUCH_EVERY = timedelta(minutes=1)

@@ -82,6 +82,8 @@ class WebServices:
             (``http.trusted_proxies``); read it through :func:`courriel.web.clientip.client_ip`.
         shop_name: the shop's name (``shop.name``) on the unsubscribe and preference pages;
             empty means "this shop".
+        shop_address: the shop's postal address (``shop.address``), which sending a
+            campaign requires (CAN-SPAM footer); empty refuses ``POST /campaigns/{id}/send``.
     """
 
     db: Database
@@ -92,6 +94,7 @@ class WebServices:
     sender: str = ""
     trusted_proxies: ProxyTrust = field(default_factory=ProxyTrust)
     shop_name: str = ""
+    shop_address: str = ""
 
     @property
     def mail_sender(self) -> str:

@@ -29,5 +29,6 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         clock=utcnow,
         trusted_proxies=ProxyTrust.parse(config.http.trusted_proxies),
         shop_name=config.shop.name,
+        shop_address=config.shop.address,
     )
     return HttpServer(create_app(web))

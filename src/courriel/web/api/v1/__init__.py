@@ -11,6 +11,7 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from courriel.web.api.v1 import (
+    campaigns,
     contacts,
     events,
     lists,
@@ -34,4 +35,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *suppression.ROUTES,
     *messages.ROUTES,
     *templates.ROUTES,
+    *campaigns.ROUTES,
 ]
