@@ -254,4 +254,6 @@ class Renderer:
             inlined = self._inliner.inline(body)
         except ValueError as exc:  # css-inline refuses markup it cannot read
             raise InvalidInput(f"the CSS cannot be inlined: {exc}", field="source") from None
-        return RenderedEmail(subject=subject, html=inlined, text=html_to_text(inlined))
+        # The text comes from the markup before inlining: the same text, without the style
+        # attributes the inliner added (less to tokenize).
+        return RenderedEmail(subject=subject, html=inlined, text=html_to_text(body))

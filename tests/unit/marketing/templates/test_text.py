@@ -33,3 +33,13 @@ def test_empty_and_broken_markup() -> None:
         "unclosed link (https://x.example)\n"
     )
     assert html_to_text("</div></p>text<") == "text<\n" or html_to_text("</div></p>text<")
+
+
+def test_hidden_elements_are_dropped_whatever_the_case_of_the_style() -> None:
+    html = '<body><div STYLE="DISPLAY: NONE">preheader</div><p>Hello &amp; welcome</p></body>'
+    assert html_to_text(html) == "Hello & welcome\n"
+
+
+def test_link_targets_are_unescaped_and_comments_skipped() -> None:
+    html = '<p><!-- [if mso]><b>x</b><![endif] --><a href="https://s.example/?a=1&amp;b=2">Shop</a></p>'
+    assert html_to_text(html) == "Shop (https://s.example/?a=1&b=2)\n"
