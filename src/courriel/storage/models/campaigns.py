@@ -162,7 +162,8 @@ transactional_messages = Table(
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True),
     Column("email", String(320), nullable=False),
     Column("subject", String(998), nullable=False),
-    Column("status", String(16), nullable=False),  # queued | suppressed | bounced | complained
+    # pending (reserved, not yet queued) | queued | bounced | complained
+    Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("opened_at", UTCDateTime(), nullable=True),
     Column("clicked_at", UTCDateTime(), nullable=True),
