@@ -192,13 +192,7 @@ async def create(  # noqa: PLR0917 (one parameter per option)
     scheduled = _when(at, "--at")
     async with cli_ctx.services() as services, services.db.write() as conn:
         with _named_fields():
-            first = await _template_id(conn, template_name, "--template")
-            variants = [(subject, first)]
-            if subject_b is not None or template_b is not None:
-                second = (
-                    await _template_id(conn, template_b, "--template-b") if template_b else first
-                )
-                variants.append((subject_b or subject, second))
+            variants = await _variants(conn, (subject, template_name), (subject_b, template_b))
             ab = _ab(ab_sample, ab_wait, ab_metric, len(variants))
             audience = [await resolve_audience(conn, item) for item in audiences]
             made = await service.create_campaign(
@@ -216,6 +210,21 @@ async def create(  # noqa: PLR0917 (one parameter per option)
             )
     click.echo(f"campaign {made.name!r} created as a draft ({len(made.variants)} variant(s))")
     click.echo(str(made.id))
+
+
+async def _variants(
+    conn: AsyncConnection, first: tuple[str, str], second: tuple[str | None, str | None]
+) -> list[tuple[str, int]]:
+    """(subject, template id) of variant A, and of B when a B subject or template is given."""
+    template_a = await _template_id(conn, first[1], "--template")
+    variants = [(first[0], template_a)]
+    subject_b, template_b = second
+    if subject_b is not None or template_b is not None:
+        template = (
+            await _template_id(conn, template_b, "--template-b") if template_b else template_a
+        )
+        variants.append((subject_b or first[0], template))
+    return variants
 
 
 async def _template_id(conn: AsyncConnection, name: str, option: str) -> int:
