@@ -357,3 +357,16 @@ def test_ensure_data_dir_reports_an_unwritable_place(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         ensure_data_dir(blocker / "data")
     assert problems_of(excinfo)[0].message.startswith("cannot create")
+
+
+def test_booleans_take_toml_values_and_the_words_true_or_false(tmp_path: Path) -> None:
+    (tmp_path / "courriel.toml").write_text("[tracking]\nopen_pixel = false\n")
+    assert load_config(tmp_path, environ={}).config.tracking.open_pixel is False
+    loaded = load_config(tmp_path, environ={"COURRIEL_TRACKING__OPEN_PIXEL": "True"})
+    assert loaded.config.tracking.open_pixel is True
+    (tmp_path / "courriel.toml").write_text('[tracking]\nopen_pixel = "yes"\n')
+    with pytest.raises(ConfigError, match="tracking.open_pixel.*expected true or false"):
+        load_config(tmp_path, environ={})
+    (tmp_path / "courriel.toml").write_text("")
+    with pytest.raises(ConfigError, match="expected true or false"):
+        load_config(tmp_path, environ={"COURRIEL_TRACKING__OPEN_PIXEL": "1"})

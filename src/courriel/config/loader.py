@@ -204,25 +204,9 @@ def _read_overrides(
 def _convert_scalar(key: _Key, hint: Any, value: Any, typed: bool) -> Any:
     """Convert one scalar (or one list item) to the type ``hint``; raise InvalidInput."""
     if hint is bool:
-        if typed and not isinstance(value, bool):
-            raise InvalidInput("expected true or false")
-        # Environment variables and --set: the TOML spellings only.
-        text = str(value).strip().lower()
-        if text not in ("true", "false"):
-            raise InvalidInput("expected true or false")
-        return text == "true"
+        return _convert_bool(value, typed)
     if hint is int:
-        if typed and (isinstance(value, bool) or not isinstance(value, int)):
-            raise InvalidInput("expected an integer")
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise InvalidInput("expected an integer") from None
-        if number < key.meta.get("min", number):
-            raise InvalidInput(f"must be at least {key.meta['min']}")
-        if number > key.meta.get("max", number):
-            raise InvalidInput(f"must be at most {key.meta['max']}")
-        return number
+        return _convert_int(key, value, typed)
     if not isinstance(value, str):
         raise InvalidInput("expected a string" if hint is str else "expected a quoted string")
     if hint == (timedelta | None):
@@ -239,6 +223,30 @@ def _convert_scalar(key: _Key, hint: Any, value: Any, typed: bool) -> Any:
             raise InvalidInput(f"expected one of: {', '.join(choices)}")
         return value.strip()
     return _check_kind(key.meta.get("kind"), value)
+
+
+def _convert_int(key: _Key, value: Any, typed: bool) -> int:
+    if typed and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidInput("expected an integer")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput("expected an integer") from None
+    if number < key.meta.get("min", number):
+        raise InvalidInput(f"must be at least {key.meta['min']}")
+    if number > key.meta.get("max", number):
+        raise InvalidInput(f"must be at most {key.meta['max']}")
+    return number
+
+
+def _convert_bool(value: Any, typed: bool) -> bool:
+    if typed and not isinstance(value, bool):
+        raise InvalidInput("expected true or false")
+    # Environment variables and --set: the TOML spellings only.
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise InvalidInput("expected true or false")
+    return text == "true"
 
 
 def _check_kind(kind: str | None, value: str) -> str:
