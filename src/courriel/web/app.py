@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
@@ -54,6 +54,8 @@ from litestar.types import ControllerRouterHandler
 
 # Imported at run time, not under TYPE_CHECKING: Litestar (msgspec) resolves the
 # annotations of WebServices when it checks a handler's ``services`` argument.
+from courriel.marketing.campaigns.attribution import DEFAULT_WINDOW
+from courriel.marketing.campaigns.sender import Recommender, RendererFactory
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
 from courriel.storage.db import Database
@@ -84,6 +86,10 @@ class WebServices:
             empty means "this shop".
         shop_address: the shop's postal address (``shop.address``), which sending a
             campaign requires (CAN-SPAM footer); empty refuses ``POST /campaigns/{id}/send``.
+        attribution_window: ``tracking.attribution_window``, for orders stored from webhooks.
+        renderer_factory: the campaign sender's template renderers, for ``/v/`` (view in
+            browser); None renders with a shop of ``shop_name`` and ``shop_address`` only.
+        recommender: the contact's recommendations on ``/v/`` pages; None: none.
     """
 
     db: Database
@@ -95,6 +101,9 @@ class WebServices:
     trusted_proxies: ProxyTrust = field(default_factory=ProxyTrust)
     shop_name: str = ""
     shop_address: str = ""
+    attribution_window: timedelta = DEFAULT_WINDOW
+    renderer_factory: RendererFactory | None = None
+    recommender: Recommender | None = None
 
     @property
     def mail_sender(self) -> str:

@@ -8,8 +8,11 @@ the commands that start a node (``courriel serve``, the test helpers) hand it
 from __future__ import annotations
 
 from courriel.app import Services
+from courriel.config import Config
+from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
+from courriel.marketing.recommend import Recommender
 from courriel.storage.models import utcnow
 from courriel.web.app import WebServices, create_app
 from courriel.web.clientip import ProxyTrust
@@ -30,5 +33,14 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         trusted_proxies=ProxyTrust.parse(config.http.trusted_proxies),
         shop_name=config.shop.name,
         shop_address=config.shop.address,
+        attribution_window=config.tracking.attribution_window,
+        renderer_factory=renderer_factory(_shop(config)),
+        recommender=Recommender(services.db, utcnow),
     )
     return HttpServer(create_app(web))
+
+
+def _shop(config: Config) -> dict[str, str]:
+    # What templates see as ``shop`` (the campaign sender's, courriel.campaigning).
+    shop = config.shop
+    return {"name": shop.name, "url": shop.url, "address": shop.address, "currency": shop.currency}

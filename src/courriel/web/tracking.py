@@ -1,5 +1,6 @@
 """Public routes of campaign mail: ``/o/`` open pixel, ``/c/`` click, ``/u/`` unsubscribe,
-``/p/`` preference centre (thin: what they record is :mod:`courriel.marketing.campaigns`'s).
+``/p/`` preference centre, ``/v/`` view in browser (thin: what they record and render is
+:mod:`courriel.marketing.campaigns`'s).
 
 Tokens are :class:`courriel.marketing.campaigns.tokens.Links` tokens, signed with the
 fleet's link key (``WebServices.links``); nothing is looked up before the MAC matched.
@@ -16,6 +17,9 @@ Invariants:
   contact forgotten) still gets its page or redirect and records nothing.
 - The pixel and redirects are ``Cache-Control: no-store, private`` so that every fetch
   reaches us; pages are ``no-store`` and send no Referer.
+- ``/v/`` answers the copy's own HTML under a Content-Security-Policy that loads images
+  and inline styles only (no script, no frame, no form, no plugin), never cached nor
+  indexed; it is rendered without the open pixel, so a view is never counted as an open.
 - The IP recorded (consent proof, prefetch detection) is
   :func:`courriel.web.clientip.client_ip`'s. Nothing here is rate limited: the routes only
   accept MAC-checked tokens, every write is idempotent or a counter, and the tracker's
@@ -40,8 +44,11 @@ from courriel.marketing.campaigns.preferences import (
     apply_preferences,
     load_preferences,
 )
+from courriel.marketing.campaigns.render import renderer_factory
+from courriel.marketing.campaigns.sender import SenderSettings
 from courriel.marketing.campaigns.tokens import Links, Ref
 from courriel.marketing.campaigns.tracking import record_click, record_open, unsubscribe
+from courriel.marketing.campaigns.view import render_copy_html
 from courriel.marketing.lists import OptIn, send_outbox
 from courriel.web.app import Services, WebServices
 from courriel.web.clientip import client_ip
@@ -100,6 +107,11 @@ Text messages</label>{% endif %}
 {% if item.status == "pending" %}(awaiting your confirmation){% endif %}</label>
 {% endfor %}</fieldset>{% endif %}
 <button type="submit">Save</button></form>
+{% endblock %}""",
+    "view_gone": """{% extends "base" %}{% block body %}
+<p>{% if transactional %}This message cannot be shown in a browser: {{ shop }} does not keep
+a copy of account and order emails once they are sent. The email itself has everything it
+said.{% else %}This email is no longer available.{% endif %}</p>
 {% endblock %}""",
     "gone": """{% extends "base" %}{% block body %}
 <p>There is nothing left to manage for this email: you receive no more mail from {{ shop }}
@@ -291,6 +303,56 @@ async def preferences_action(
     return _preferences_page(services, token, prefs, saved=True)
 
 
+# -- view in browser -------------------------------------------------------------------
+
+# Mail HTML needs images (any https/http host, inline data) and inline styles; nothing else
+# may load or run: no script, frame, form target, plugin or base URL.
+_VIEW_CSP = (
+    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
+    "font-src https: data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+_VIEW_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": _VIEW_CSP,
+}
+
+
+def _view_settings(services: WebServices) -> SenderSettings:
+    return SenderSettings(
+        open_pixel=False, shop_name=services.shop_name, shop_address=services.shop_address
+    )
+
+
+@get("/v/{token:str}", include_in_schema=False)
+async def view_in_browser(services: Services, token: FromPath[str]) -> Response[str]:
+    """The copy's HTML, rendered again as the sender did (without the open pixel)."""
+    read = _read(services, "view", token)
+    if read is None:
+        return _invalid()
+    ref = read[0]
+    factory = services.renderer_factory or renderer_factory(
+        {"name": services.shop_name, "address": services.shop_address}
+    )
+    content = await render_copy_html(
+        services.db,
+        ref,
+        links=_links(services),
+        renderer_factory=factory,
+        recommender=services.recommender,
+        settings=_view_settings(services),
+        now=services.clock(),
+    )
+    if content is None:
+        title = "This email cannot be shown"
+        transactional = ref.kind == "t"
+        return _page("view_gone", title, 404, shop=_shop(services), transactional=transactional)
+    # Litestar adds "; charset=utf-8" to text media types.
+    return Response(content, media_type=MediaType.HTML, headers=_VIEW_HEADERS)
+
+
 ROUTES: list[ControllerRouterHandler] = [
     open_pixel,
     click,
@@ -298,4 +360,5 @@ ROUTES: list[ControllerRouterHandler] = [
     unsubscribe_action,
     preferences_page,
     preferences_action,
+    view_in_browser,
 ]

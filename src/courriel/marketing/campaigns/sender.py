@@ -37,6 +37,7 @@ from courriel.marketing.campaigns.audience import address_hashes, freeze, not_su
 from courriel.marketing.campaigns.message import (
     Author,
     Content,
+    Copy,
     CopyUrls,
     Footer,
     build_copy,
@@ -51,12 +52,19 @@ from courriel.storage.models.campaigns import campaign_recipients, campaigns, te
 from courriel.storage.models.marketing import contacts, suppressions
 
 __all__ = [
+    "RECIPIENT_COLUMNS",
     "CampaignSender",
+    "CopyJob",
     "CopyRenderer",
+    "Recommend",
     "Recommender",
     "RenderInput",
     "RendererFactory",
     "SenderSettings",
+    "load_renderer",
+    "no_recommendations",
+    "recipient_contact",
+    "render_copy",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,8 +127,87 @@ class SenderSettings:
     poll_seconds: float = 1.0
 
 
-def _no_recommendations(_kind: str, _n: int) -> Sequence[Any]:
+def no_recommendations(_kind: str, _n: int) -> Sequence[Any]:
+    """The recommendations of a copy rendered without a recommender: none."""
     return ()
+
+
+# -- one copy: shared by the sender and the view-in-browser page (view.py) ---------------
+
+_CONTACT_FIELDS = ("first_name", "last_name", "country", "region", "city")
+# The recipient's row joined to its contact: what rendering a copy reads.
+RECIPIENT_COLUMNS = (
+    *(campaign_recipients.c[name] for name in ("id", "email", "variant_id")),
+    contacts.c.id.label("contact_id"),
+    *(contacts.c[name] for name in (*_CONTACT_FIELDS, "attributes")),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyJob:
+    """One recipient's copy of one variant."""
+
+    campaign: Campaign
+    variant: Variant
+    ref: Ref  # Ref("c", campaign_recipients.id)
+    row: Any  # a row of RECIPIENT_COLUMNS
+    recommend: Recommend
+
+
+async def load_renderer(
+    conn: AsyncConnection, factory: RendererFactory, campaign: Campaign, variant: Variant
+) -> CopyRenderer:
+    """The renderer of ``variant``'s template (compiled HTML, subject, preheader)."""
+    source = await conn.scalar(
+        select(templates.c.html).where(templates.c.id == variant.template_id)
+    )
+    return factory(source or "", variant.subject, campaign.preheader)
+
+
+def recipient_contact(row: Any) -> dict[str, Any]:
+    """What the template sees as ``contact``, from a row of :data:`RECIPIENT_COLUMNS`."""
+    names = {name: getattr(row, name) for name in _CONTACT_FIELDS}
+    return {
+        "id": row.contact_id,
+        "email": row.email,
+        **names,
+        "attributes": dict(row.attributes or {}),
+    }
+
+
+def render_copy(
+    job: CopyJob,
+    renderer: CopyRenderer,
+    *,
+    links: Links,
+    verp_key: bytes,
+    settings: SenderSettings,
+    now: datetime,
+) -> Copy:
+    """Render and build one copy (tracked links, footer, list headers); the open pixel
+    only when ``settings.open_pixel`` is on and ``attributes.tracking_consent`` is not false."""
+    urls = copy_urls(links, job.ref)
+    contact = recipient_contact(job.row)
+    content = renderer.render(
+        RenderInput(contact=contact, urls=urls, recommendations=job.recommend)
+    )
+    consent = contact["attributes"].get("tracking_consent") is not False
+    campaign = job.campaign
+    return build_copy(
+        ref=job.ref,
+        recipient=job.row.email,
+        author=Author(
+            address=campaign.from_address, name=campaign.from_name, reply_to=campaign.reply_to
+        ),
+        content=content,
+        urls=urls,
+        footer=Footer(shop_name=settings.shop_name, shop_address=settings.shop_address),
+        links=links,
+        verp_key=verp_key,
+        feedback=feedback_id(campaign.id, job.variant.label, settings.feedback_sender),
+        open_pixel=settings.open_pixel and consent,
+        now=now,
+    )
 
 
 class CampaignSender:
@@ -294,16 +381,7 @@ class CampaignSender:
     ) -> tuple[list[Any], Book | None]:
         query = (
             select(
-                campaign_recipients.c.id,
-                campaign_recipients.c.email,
-                campaign_recipients.c.variant_id,
-                contacts.c.id.label("contact_id"),
-                contacts.c.first_name,
-                contacts.c.last_name,
-                contacts.c.country,
-                contacts.c.region,
-                contacts.c.city,
-                contacts.c.attributes,
+                *RECIPIENT_COLUMNS,
                 and_(contacts.c.email_status == "subscribed", not_suppressed()).label("ok"),
             )
             .join(contacts, contacts.c.id == campaign_recipients.c.contact_id)
@@ -360,47 +438,20 @@ class CampaignSender:
         key = (campaign.id, variant.id)
         if key not in self._renderers:
             async with self._db.read() as conn:
-                source = await conn.scalar(
-                    select(templates.c.html).where(templates.c.id == variant.template_id)
-                )
-            self._renderers[key] = self._factory(source or "", variant.subject, campaign.preheader)
+                self._renderers[key] = await load_renderer(conn, self._factory, campaign, variant)
         return self._renderers[key]
 
     async def _send_one(
         self, campaign: Campaign, variant: Variant, row: Row[Any], book: Book | None, now: datetime
     ) -> None:
         ref = Ref("c", int(row.id))
-        urls = copy_urls(self._links, ref)
-        contact = {
-            "id": row.contact_id,
-            "email": row.email,
-            "first_name": row.first_name,
-            "last_name": row.last_name,
-            "country": row.country,
-            "region": row.region,
-            "city": row.city,
-            "attributes": dict(row.attributes or {}),
-        }
-        recommend = book.for_contact(row.contact_id) if book is not None else _no_recommendations
-        renderer = await self._renderer(campaign, variant)
-        content = renderer.render(
-            RenderInput(contact=contact, urls=urls, recommendations=recommend)
-        )
-        settings = self._settings
-        consent = contact["attributes"].get("tracking_consent") is not False
-        copy = build_copy(
-            ref=ref,
-            recipient=row.email,
-            author=Author(
-                address=campaign.from_address, name=campaign.from_name, reply_to=campaign.reply_to
-            ),
-            content=content,
-            urls=urls,
-            footer=Footer(shop_name=settings.shop_name, shop_address=settings.shop_address),
+        recommend = book.for_contact(row.contact_id) if book is not None else no_recommendations
+        copy = render_copy(
+            CopyJob(campaign=campaign, variant=variant, ref=ref, row=row, recommend=recommend),
+            await self._renderer(campaign, variant),
             links=self._links,
             verp_key=self._verp_key,
-            feedback=feedback_id(campaign.id, variant.label, settings.feedback_sender),
-            open_pixel=settings.open_pixel and consent,
+            settings=self._settings,
             now=now,
         )
         accepted = await self._mailer.send(
