@@ -204,7 +204,13 @@ def order_applier(person: Person, order: OrderData) -> Applier:
         stored = replace(
             order, integration_id=ctx.integration_id, contact_id=ids[0], customer_id=ids[1]
         )
-        order_id = await upsert_order(conn, stored, source=ctx.source, now=ctx.now)
+        order_id = await upsert_order(
+            conn,
+            stored,
+            source=ctx.source,
+            now=ctx.now,
+            attribution_window=ctx.attribution_window,
+        )
         return Applied(status="applied", detail=f"order {order_id} {stored.status}")
 
     return apply

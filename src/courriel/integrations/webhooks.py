@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, update
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
 from courriel.integrations.registry import Integration, Kind, load_integration
+from courriel.marketing.campaigns.attribution import DEFAULT_WINDOW
 from courriel.marketing.commerce import upsert_statement
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import webhook_receipts
@@ -67,6 +68,8 @@ class HookContext:
     source: str  # "shopify:NAME": the source of the events and contacts written
     headers: Mapping[str, str]  # lower-case names (e.g. the shop's domain)
     now: datetime
+    # tracking.attribution_window: how long after a campaign click an order counts for it.
+    attribution_window: timedelta = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +136,7 @@ class _Request:
     headers: dict[str, str]
     body: bytes
     now: datetime
+    attribution_window: timedelta = DEFAULT_WINDOW
     topic: str = "-"
     delivery_id: str = "-"
 
@@ -145,6 +149,7 @@ async def handle_webhook(
     body: bytes,
     *,
     now: datetime,
+    attribution_window: timedelta = DEFAULT_WINDOW,
 ) -> WebhookOutcome:
     """Run one webhook through the pipeline and say how to answer it.
 
@@ -155,6 +160,7 @@ async def handle_webhook(
         headers: the request headers (any case).
         body: the raw request body, as signed.
         now: the time of receipt.
+        attribution_window: ``tracking.attribution_window``, for the orders it stores.
 
     Returns:
         The outcome; client errors are outcomes, never exceptions.
@@ -168,6 +174,7 @@ async def handle_webhook(
         headers={k.lower(): v for k, v in headers.items()},
         body=body,
         now=now,
+        attribution_window=attribution_window,
     )
     outcome = await _run(db, request)
     # The name, topic and delivery id come from the request, signed or not: written
@@ -245,6 +252,7 @@ async def _apply(
         source=integration.source,
         headers=request.headers,
         now=request.now,
+        attribution_window=request.attribution_window,
     )
     try:
         async with db.write() as conn:

@@ -41,7 +41,15 @@ async def _handle(
 ) -> Response[dict[str, Any]]:
     body = await request.body()
     headers = {key: value for key, value in request.headers.items()}
-    outcome = await handle_webhook(services.db, adapter, name, headers, body, now=services.clock())
+    outcome = await handle_webhook(
+        services.db,
+        adapter,
+        name,
+        headers,
+        body,
+        now=services.clock(),
+        attribution_window=services.attribution_window,
+    )
     return _answer(outcome)
 
 
