@@ -71,7 +71,6 @@ from courriel.storage.models.marketing import (
 
 __all__ = [
     "ENGAGEMENT_EVENTS",
-    "ENGAGEMENT_FILTERS",
     "compile_segment",
     "contact_ids_query",
     "fold",
@@ -88,12 +87,6 @@ _OPERATORS: dict[str, Callable[[AnyValue, AnyValue], AnyValue]] = {
     "lte": operator.le,
 }
 ENGAGEMENT_EVENTS = {"opened": "Opened Email", "clicked": "Clicked Email"}
-# An "opened" engagement counts real opens only: Apple Mail Privacy Protection fetches
-# every pixel on delivery, and tracking writes those "Opened Email" events with
-# "prefetch": true (docs/tracking.md). ``neq`` also holds when the key is absent.
-ENGAGEMENT_FILTERS: dict[str, tuple[t.PropertyFilter, ...]] = {
-    "opened": (t.PropertyFilter(path=("prefetch",), op="neq", value=True),),
-}
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _MAX_SPELLINGS = 64
 
@@ -295,7 +288,6 @@ class _Compiler:
                 op="at_least",
                 count=node.count,
                 within_days=node.within_days,
-                filters=ENGAGEMENT_FILTERS.get(node.action, ()),
             )
         wheres = [events.c.name == node.name]
         if node.within_days is not None:

@@ -294,9 +294,6 @@ class _Eval:
         return False
 
     def event(self, node: t.Event | t.Engagement, c: RefContact) -> bool:
-        # docs/segments.md: an "opened" engagement ignores Apple Mail Privacy Protection
-        # prefetches, the "Opened Email" events whose "prefetch" property is JSON true.
-        real_opens = isinstance(node, t.Engagement) and node.action == "opened"
         if isinstance(node, t.Engagement):
             node = t.Event(
                 name=ENGAGEMENT_EVENTS[node.action],
@@ -310,7 +307,6 @@ class _Eval:
             for e in self.world.events
             if e.contact_id == c.id
             and e.name == node.name
-            and not (real_opens and e.properties.get("prefetch") is True)
             and (since is None or e.occurred_at >= since)
             and all(json_holds(e.properties, f.path, f.op, f.value) for f in node.filters)
         )
