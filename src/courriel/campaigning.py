@@ -45,7 +45,7 @@ from courriel.storage.db import Database
 from courriel.storage.models import utcnow
 from courriel.storage.secrets import shared_secret
 
-__all__ = ["LINKS_KEY_NAME", "VERP_KEY_NAME", "CampaignRoles"]
+__all__ = ["LINKS_KEY_NAME", "VERP_KEY_NAME", "CampaignRoles", "template_shop"]
 
 LINKS_KEY_NAME = "links"  # the shared secret of signed links (tracking, unsubscribe, opt-in)
 
@@ -91,7 +91,7 @@ class CampaignRoles:
         self.sender = CampaignSender(
             self.db,
             mailer,
-            renderer_factory(_shop(config)),
+            renderer_factory(template_shop(config)),
             Recommender(self.db, utcnow),
             links,
             self.verp_key,
@@ -119,7 +119,8 @@ class CampaignRoles:
                 await task
 
 
-def _shop(config: Config) -> dict[str, str]:
+def template_shop(config: Config) -> dict[str, str]:
+    """What templates see as ``shop`` (shop.* of the configuration)."""
     shop = config.shop
     return {"name": shop.name, "url": shop.url, "address": shop.address, "currency": shop.currency}
 

@@ -36,7 +36,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
@@ -104,6 +104,17 @@ class WebServices:
     attribution_window: timedelta = DEFAULT_WINDOW
     renderer_factory: RendererFactory | None = None
     recommender: Recommender | None = None
+    # What transactional mail is built with: the ``shop`` templates see (shop.*; empty:
+    # a shop of shop_name and shop_address), tracking.open_pixel, and the Feedback-ID
+    # sender (campaigns.feedback_id or the hostname; empty: no Feedback-ID).
+    shop: Mapping[str, str] = field(default_factory=dict)
+    open_pixel: bool = True
+    feedback_sender: str = ""
+
+    @property
+    def template_shop(self) -> Mapping[str, str]:
+        """The ``shop`` of templates: ``shop``, else what the name and address say."""
+        return self.shop or {"name": self.shop_name, "address": self.shop_address}
 
     @property
     def mail_sender(self) -> str:

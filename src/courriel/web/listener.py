@@ -8,7 +8,7 @@ the commands that start a node (``courriel serve``, the test helpers) hand it
 from __future__ import annotations
 
 from courriel.app import Services
-from courriel.config import Config
+from courriel.campaigning import template_shop
 from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
@@ -34,13 +34,10 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         shop_name=config.shop.name,
         shop_address=config.shop.address,
         attribution_window=config.tracking.attribution_window,
-        renderer_factory=renderer_factory(_shop(config)),
+        renderer_factory=renderer_factory(template_shop(config)),
         recommender=Recommender(services.db, utcnow),
+        shop=template_shop(config),
+        open_pixel=config.tracking.open_pixel,
+        feedback_sender=config.campaigns.feedback_id or config.server.hostname,
     )
     return HttpServer(create_app(web))
-
-
-def _shop(config: Config) -> dict[str, str]:
-    # What templates see as ``shop`` (the campaign sender's, courriel.campaigning).
-    shop = config.shop
-    return {"name": shop.name, "url": shop.url, "address": shop.address, "currency": shop.currency}

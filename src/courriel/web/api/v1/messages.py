@@ -10,18 +10,15 @@ a suppressed recipient, a template that fails to render, or a key reused with an
 (draft §2.7), 409 while the key's first request is still being sent (draft §2.6), 404 for an
 unknown template, 503 when the queue cannot take the message now (retry with the same key).
 
-Settings: the composition root puts a :class:`MessageConfig` (shop.*, tracking.open_pixel,
-the Feedback-ID sender) in the application's state under :data:`STATE_KEY`; without one,
-mail goes out with the open pixel and a footer naming ``WebServices.shop_name`` only.
-The VERP key is the cluster's shared secret ``verp`` (the one the feedback processor
+Settings: shop.*, tracking.open_pixel and the Feedback-ID sender come from
+:class:`courriel.web.app.WebServices` (built from the configuration by the listener). The
+VERP key is the cluster's shared secret ``verp`` (the one the feedback processor
 verifies), read once per app.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import msgspec
@@ -30,6 +27,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import ControllerRouterHandler
 
 from courriel.errors import DeliveryRefused, InvalidInput
+from courriel.marketing.campaigns.feedback import VERP_KEY_NAME
 from courriel.marketing.campaigns.tokens import Links
 from courriel.marketing.campaigns.transactional import (
     MessageRequest,
@@ -42,23 +40,12 @@ from courriel.web.app import Services, WebServices
 from courriel.web.auth import requires
 from courriel.web.problems import problem
 
-__all__ = ["ROUTES", "STATE_KEY", "VERP_KEY_NAME", "MessageConfig", "MessageIn"]
+__all__ = ["ROUTES", "MessageIn"]
 
-STATE_KEY = "courriel.messages"
 _VERP_STATE_KEY = "courriel.messages.verp"
-VERP_KEY_NAME = "verp"  # = marketing.campaigns.feedback.VERP_KEY_NAME (the processor's)
 _TAG = "messages"
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _RETRY_AFTER = "30"  # seconds, after a temporary refusal of the queue
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageConfig:
-    """The configuration transactional mail is built with."""
-
-    shop: Mapping[str, str] = field(default_factory=dict)  # shop.name, url, address, currency
-    open_pixel: bool = True  # tracking.open_pixel
-    feedback_sender: str = ""  # campaigns.feedback_id (or the hostname); empty: none
 
 
 class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -96,19 +83,16 @@ def _key(body: str | None, header: str | None) -> str | None:
 
 
 async def _settings(app: Litestar, services: WebServices) -> Settings:
-    config = app.state.get(STATE_KEY)
-    if not isinstance(config, MessageConfig):
-        config = MessageConfig(shop={"name": services.shop_name})
     verp = app.state.get(_VERP_STATE_KEY)
     if not isinstance(verp, bytes):
-        verp = await shared_secret(services.db, VERP_KEY_NAME)
+        verp = await shared_secret(services.db, VERP_KEY_NAME)  # the feedback processor's
         app.state[_VERP_STATE_KEY] = verp
     return Settings(
         links=Links(services.links, services.public_url),
         verp_key=verp,
-        shop=config.shop,
-        open_pixel=config.open_pixel,
-        feedback_sender=config.feedback_sender,
+        shop=services.template_shop,
+        open_pixel=services.open_pixel,
+        feedback_sender=services.feedback_sender,
     )
 
 
