@@ -38,6 +38,7 @@ import platform
 import pstats
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -255,9 +256,14 @@ def _print_profile(path: Path, out: Callable[[str], None]) -> None:
                 out(line)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run once; exit 1 when mail was lost or duplicated."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # unwinds through every context manager
     tmp = Path(tempfile.mkdtemp(prefix="courriel-campaign-"))
     try:
         row = asyncio.run(asyncio.wait_for(run(args, tmp), args.run_timeout))
