@@ -153,7 +153,11 @@ contacts = Table(
     # carry the rowid anyway). bench/segments.py on PostgreSQL, CPU: segment 4 (bought,
     # subscribed) 498 -> 337 ms, segment 5 (engaged, not unsubscribed) 348 -> 240 ms.
     Index("ix_contacts_email_status", "email_status", "id"),
-    Index("ix_contacts_country", "country"),
+    # With the status (0006): a location condition beside a consent one is one bitmap that
+    # PostgreSQL ANDs with the attributes' GIN bitmap before reading any row.
+    # bench/segments.py segment 1 (subscribed VIPs in FR/DE), PostgreSQL: 22,066 heap pages
+    # read -> 9,786, 217-227 ms -> 35-85 ms (load 4.5). Country-only conditions use it too.
+    Index("ix_contacts_country_status", "country", "email_status"),
     # Covering for order-aggregate segments (total spent, with or without the last order
     # date): an index-only range instead of reading every contact row past its JSON.
     # bench/segments.py segment 2 (spent > 500, lapsed 180 d): 151 -> 16 ms of CPU on
