@@ -88,6 +88,9 @@ RECOMMENDED: tuple[str, ...] = (
 
 _WSP_RUN = re.compile(rb"[ \t]+")
 _LINE_END = re.compile(rb"\r?\n")
+_SP_CRLF = re.compile(rb" \r\n")
+# WSP runs that are not already one SP (a lone SP needs no replacing: far fewer matches).
+_WSP_TO_FOLD = re.compile(rb"\t[ \t]*| [ \t]+")
 _CRLF = b"\r\n"
 # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters, CRLF excluded.
 _FOLD_AT = 78
@@ -127,11 +130,25 @@ class BodyHasher:
         if self._done:
             raise InvalidInput("BodyHasher.update after digest")
         data = self._partial + chunk if self._partial else chunk
-        start = 0
-        while (end := data.find(_CRLF, start)) >= 0:
-            self._line(data[start:end])
-            start = end + 2
-        self._partial = data[start:]
+        cut = data.rfind(_CRLF)
+        if cut < 0:
+            self._partial = data
+            return
+        self._partial = data[cut + 2 :]
+        # The complete lines at once, with two substitutions over the block instead of one
+        # per line (a line-by-line loop took ~2 ms of a 20 KB campaign copy): WSP runs
+        # become one SP, then an SP before CRLF goes (RFC 6376 §3.4.4).
+        block = _SP_CRLF.sub(_CRLF, _WSP_TO_FOLD.sub(b" ", data[: cut + 2]))
+        # Empty lines at the end of the block wait for a non-empty line after them.
+        end = len(block)
+        while end >= 2 and (end == 2 or block[end - 4 : end - 2] == _CRLF):
+            end -= 2
+        if end:
+            if self._pending_empty:
+                self._hash.update(_CRLF * self._pending_empty)
+            self._hash.update(block[:end])
+            self._pending_empty = 0
+        self._pending_empty += (len(block) - end) // 2
 
     def _line(self, raw: bytes) -> None:
         line = _relaxed_line(raw)
