@@ -105,7 +105,8 @@ class RouterDelivery:
             raise DeliveryRefused(
                 501, "5.1.3", "Bad recipient address syntax", internal=str(exc)
             ) from exc
-        resolution = await self.mailstore.resolve(normal)
+        relaying = self.session.listener == "submission" and self.session.authenticated is not None
+        resolution = await self.mailstore.resolve(normal, relaying=relaying)
         if resolution.local:
             if self._feedback(normal):
                 return
