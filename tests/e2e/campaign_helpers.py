@@ -93,7 +93,6 @@ class ShopNode:
     http_port: int = field(default_factory=free_port)
     api_key: str = ""
     serve: ServeProcess | None = None
-    _has_campaign_cli: bool | None = None
     extra: dict[str, str] = field(default_factory=dict)  # more --set for serve
 
     # -- preparation (CLI) ---------------------------------------------------------------
@@ -194,41 +193,18 @@ class ShopNode:
 
     # -- campaigns: the CLI when it has them, else the API -------------------------------
 
-    def campaign_cli(self) -> bool:
-        if self._has_campaign_cli is None:
-            result = run_cli(self.data_dir, ["campaign", "--help"], database_url=self.db_url)
-            self._has_campaign_cli = result.returncode == 0
-        return self._has_campaign_cli
-
     def create_campaign(self, name: str, template: str, audience: str) -> int:
         """A draft campaign to a list; its id."""
-        if self.campaign_cli():
-            out = self.cli(
-                "campaign", "create", "--name", name, "--template", template,
-                "--subject", "News from Grove", "--audience", audience,
-                "--from", f"news@{DOMAIN}",
-            )  # fmt: skip
-            return int(out.strip().splitlines()[-1])
-        templates = {t["name"]: t["id"] for t in self.api("GET", "/api/v1/templates")["data"]}
-        lists = {item["name"]: item["id"] for item in self.api("GET", "/api/v1/lists")["data"]}
-        created = self.api(
-            "POST",
-            "/api/v1/campaigns",
-            {
-                "name": name,
-                "from_address": f"news@{DOMAIN}",
-                "variants": [{"subject": "News from Grove", "template_id": templates[template]}],
-                "audience": [{"kind": "list", "id": lists[audience]}],
-            },
-        )
-        return int(created["id"])
+        out = self.cli(
+            "campaign", "create", "--name", name, "--template", template,
+            "--subject", "News from Grove", "--audience", audience,
+            "--from", f"news@{DOMAIN}",
+        )  # fmt: skip
+        return int(out.strip().splitlines()[-1])
 
     def send_and_wait(self, campaign_id: int, timeout: float = 300) -> None:
         """Send and wait until the campaign is ``sent``."""
-        if self.campaign_cli():
-            self.cli("campaign", "send", str(campaign_id), "--wait")
-        else:
-            self.api("POST", f"/api/v1/campaigns/{campaign_id}/send")
+        self.cli("campaign", "send", str(campaign_id), "--wait")
         self.wait_for(lambda: self.status(campaign_id) == "sent", timeout, "campaign sent")
 
     def status(self, campaign_id: int) -> str:

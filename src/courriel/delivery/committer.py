@@ -184,16 +184,7 @@ class GroupCommitter:
             job.blob.persist_rows(conn)
         lost = set(blobgc.ensure_bodies(conn, [job.blob for job in jobs]))
         kept = [job for job in jobs if job.blob.ref.key not in lost]
-        copies = [
-            Copy(
-                account_ids=job.account_ids,
-                blob_key=job.blob.ref.key,
-                size=job.size,
-                trace_header=job.trace_header,
-                internal_date=job.internal_date,
-            )
-            for job in kept
-        ]
+        copies = [_mailbox_copy(job) for job in kept]
         done = iter(deliver_many(conn, copies).outcomes)
         outcomes: list[BaseException | None] = [
             StorageError("the body was freed concurrently; try again")
@@ -246,3 +237,22 @@ def _write_feedback(conn: Connection, jobs: Sequence[CommitJob]) -> None:
     ]
     if rows:
         conn.execute(insert(feedback_reports), rows)
+
+
+def return_path(sender: str) -> bytes:
+    """The Return-Path field the final delivery adds (RFC 5321 §4.4): the reverse-path."""
+    return f"Return-Path: <{sender}>\r\n".encode()
+
+
+def _mailbox_copy(job: CommitJob) -> Copy:
+    # RFC 5321 §4.4: the SMTP server that makes the final delivery inserts Return-Path at
+    # the top of the message. Only mailbox copies get it: a queued copy is not delivered
+    # yet, and the server that delivers it adds its own.
+    trace = return_path(job.sender) + job.trace_header
+    return Copy(
+        account_ids=job.account_ids,
+        blob_key=job.blob.ref.key,
+        size=job.size + len(trace) - len(job.trace_header),
+        trace_header=trace,
+        internal_date=job.internal_date,
+    )

@@ -49,8 +49,9 @@ async def test_local_delivery_then_pop3(node: RunningNode) -> None:
     messages = await asyncio.to_thread(_pop_all, node, "alice@shop.test")
     assert len(messages) == 1
     body = messages[0]
-    # RFC 5321 §4.4: our trace header comes first, naming us and the protocol.
-    assert body.startswith(b"Received: from ")
+    # RFC 5321 §4.4: the final delivery inserts the return path first, then our trace
+    # header, naming us and the protocol.
+    assert body.startswith(b"Return-Path: <c@example.test>\r\nReceived: from ")
     unfolded = body.replace(b"\r\n\t", b" ")
     assert b"by mail.courriel.test (courriel) with ESMTP id" in unfolded
     assert b"Subject: Order 1001" in body
