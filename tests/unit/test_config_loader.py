@@ -365,7 +365,7 @@ def test_booleans_take_toml_values_and_the_words_true_or_false(tmp_path: Path) -
     loaded = load_config(tmp_path, environ={"COURRIEL_TRACKING__OPEN_PIXEL": "True"})
     assert loaded.config.tracking.open_pixel is True
     (tmp_path / "courriel.toml").write_text('[tracking]\nopen_pixel = "yes"\n')
-    with pytest.raises(ConfigError, match="tracking.open_pixel.*expected true or false"):
+    with pytest.raises(ConfigError, match=r"tracking\.open_pixel.*expected true or false"):
         load_config(tmp_path, environ={})
     (tmp_path / "courriel.toml").write_text("")
     with pytest.raises(ConfigError, match="expected true or false"):
