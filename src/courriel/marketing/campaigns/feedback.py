@@ -57,7 +57,7 @@ from courriel.mail.bouncetypes import BouncedRecipient, BounceReport, load_messa
 from courriel.mail.dsnparse import parse_bounce
 from courriel.marketing.campaigns import stats
 from courriel.marketing.campaigns.tokens import VERP_PREFIX, Ref, parse_verp
-from courriel.marketing.campaigns.tracking import EVENT_SOURCE, unsubscribe_in
+from courriel.marketing.campaigns.tracking import EVENT_SOURCE, message_properties, unsubscribe_in
 from courriel.marketing.commerce import EventData, append_event, upsert_statement
 from courriel.marketing.normalise import normalise_email
 from courriel.marketing.suppression import suppress
@@ -67,7 +67,6 @@ from courriel.storage.models import utcnow
 from courriel.storage.models.campaigns import (
     bounce_state,
     campaign_recipients,
-    campaign_variants,
     feedback_reports,
     transactional_messages,
 )
@@ -384,7 +383,7 @@ async def _complaint(
     await _suppress(conn, who.email, "complaint", f"ARF {feedback_type} about {who.ref}", now)
     if await _first(conn, who.ref, "complained_at", "complained", now):
         await _bump(conn, who, complaints=1)
-    props = {**await _properties(conn, who), "feedback_type": feedback_type}
+    props = {**await message_properties(conn, who), "feedback_type": feedback_type}
     await _event(conn, who, "Marked Email as Spam", props, now, key=f"complaint:{who.ref}")
     return f"complaint ({feedback_type}) about {who.ref}: unsubscribed and suppressed"
 
@@ -407,7 +406,7 @@ async def _bounce(
     await _bump(conn, who, bounced=1)
     soft_in_row = await _bounce_state(conn, who.email, worst, now)
     props = {
-        **await _properties(conn, who),
+        **await message_properties(conn, who),
         "status": worst.status,
         "diagnostic": worst.diagnostic[:500],
         "kind": worst.kind,
@@ -471,21 +470,6 @@ async def _suppress(
     conn: AsyncConnection, address: str, reason: str, detail: str, now: datetime
 ) -> None:
     await suppress(conn, kind="address", value=address, reason=reason, detail=detail[:500], now=now)
-
-
-async def _properties(conn: AsyncConnection, who: stats.Recipient) -> dict[str, Any]:
-    """The event properties naming the message: campaign, variant and subject."""
-    if who.campaign_id is None:
-        table = transactional_messages
-        subject = await conn.scalar(select(table.c.subject).where(table.c.id == who.ref.id))
-        return {"transactional_id": who.ref.id, "subject": subject}
-    variants = campaign_variants
-    subject = None
-    if who.variant_id is not None:
-        subject = await conn.scalar(
-            select(variants.c.subject).where(variants.c.id == who.variant_id)
-        )
-    return {"campaign_id": who.campaign_id, "variant_id": who.variant_id, "subject": subject}
 
 
 async def _event(

@@ -61,6 +61,7 @@ __all__ = [
     "EVENT_SOURCE",
     "UNSUBSCRIBE_METHODS",
     "is_prefetch",
+    "message_properties",
     "record_click",
     "record_open",
     "unsubscribe",
@@ -94,7 +95,7 @@ async def _recipient(conn: AsyncConnection, ref: Ref) -> stats.Recipient | None:
         return None
 
 
-async def _properties(conn: AsyncConnection, who: stats.Recipient) -> dict[str, Any]:
+async def message_properties(conn: AsyncConnection, who: stats.Recipient) -> dict[str, Any]:
     """The event properties naming the message: campaign, variant and subject."""
     if who.campaign_id is None:
         subject = (
@@ -171,7 +172,7 @@ async def record_open(
         who = await _recipient(conn, ref)
         if who is None:
             return
-        props = await _properties(conn, who)
+        props = await message_properties(conn, who)
         if is_prefetch(user_agent, ip):
             await _bump(conn, who, prefetches=1)
             await _event(conn, who, "Opened Email", {**props, "prefetch": True}, now=now)
@@ -225,7 +226,7 @@ async def record_click(
         who = await _recipient(conn, ref)
         if who is None:
             return
-        props = await _properties(conn, who)
+        props = await message_properties(conn, who)
         if await _mark_first(conn, ref, "opened_at", now):
             # Images blocked: the click proves the mail was opened.
             await _bump(conn, who, opens=1, unique_opens=1)
@@ -279,7 +280,7 @@ async def unsubscribe_in(
         await set_consent(conn, who.contact_id, change, now=now)
     if await _mark_first(conn, ref, "unsubscribed_at", now):
         await _bump(conn, who, unsubscribes=1)
-    props = {**await _properties(conn, who), "method": method}
+    props = {**await message_properties(conn, who), "method": method}
     await _event(conn, who, "Unsubscribed", props, now=now, key=f"unsubscribe:{ref}")
     return who
 
