@@ -238,6 +238,9 @@ async def test_unknown_recipient_gets_defaults_and_is_not_made_a_contact(
         ({"to": "not an address"}, 422, "to"),
         ({"from": "orders@elsewhere.test"}, 422, "from"),
         ({"subject": "{{ data.order"}, 422, "subject"),
+        # RFC 5322 §2.2: a line break in a header value would inject a header field.
+        ({"from_name": "Shop\r\nList-Unsubscribe: <https://evil.example/>"}, 422, "from_name"),
+        ({"reply_to": "help@shop.example\r\nBcc: x@evil.example"}, 422, "reply_to"),
         ({"subject": None}, 422, "subject"),
         ({"data": {"order": {"x": 1}}, "subject": "{{ data.order.x.y.z() }}"}, 422, "subject"),
     ],

@@ -34,7 +34,7 @@ from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 
-from courriel.marketing.campaigns.tokens import Links, Ref, verp_address
+from courriel.marketing.campaigns.tokens import Links, Ref, trackable, verp_address
 
 __all__ = [
     "Author",
@@ -168,6 +168,11 @@ def _headers(  # noqa: PLR0917 (private; one call site)
     feedback: str | None,
     now: datetime,
 ) -> list[str]:
+    for value in (recipient, author.address, author.name or "", author.reply_to or ""):
+        # RFC 5322 §2.2: a header field is one line; CR or LF here would start another field
+        # (or end the header section). Callers check their input; this is the last guard.
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("a header value holds a line break")
     domain = author.address.rpartition("@")[2]
     # RFC 5322 §3.6: Date and From are required; Message-ID SHOULD be present (§3.6.4),
     # its right side a domain of the originator.
@@ -194,8 +199,13 @@ def _headers(  # noqa: PLR0917 (private; one call site)
 def _address(address: str, name: str | None) -> str:
     if not name:
         return address
-    # RFC 2047 §5(3): a non-ASCII display name is an encoded-word phrase.
-    return formataddr((name, address), charset="utf-8")
+    if name.isascii():
+        return formataddr((name, address))
+    # RFC 2047 §5(3): a non-ASCII display name is a phrase of encoded-words, each at most 75
+    # characters (§2), folded between them so no line passes 78 (RFC 5322 §2.1.1).
+    # maxlinelen 74: Python counts the folding space, so each word stays under 75.
+    phrase = Header(name, "utf-8", header_name="From").encode(linesep=CRLF, maxlinelen=74)
+    return f"{phrase}{CRLF} <{address}>"
 
 
 def _encoded(name: str, value: str) -> str:
@@ -233,7 +243,9 @@ def _assemble(headers: list[str], text: str, body_html: str) -> bytes:
         f"--{boundary}--",
         "",
     ]
-    return CRLF.join(parts).encode("ascii")
+    # RFC 6532 §3: a non-ASCII address (SMTPUTF8, which the originator then requires of the
+    # receiving server) is written in UTF-8 in the header; everything else is ASCII.
+    return CRLF.join(parts).encode("utf-8")
 
 
 def _body(text: str) -> tuple[str, str]:
@@ -274,7 +286,7 @@ def _track_text(source: str, ref: Ref, links: Links, keep: frozenset[str]) -> st
 
 
 def _trackable(url: str, keep: frozenset[str]) -> bool:
-    return url.lower().startswith(("http://", "https://")) and url not in keep
+    return trackable(url) and url not in keep
 
 
 def _insert_before_body_end(document: str, fragment: str) -> str:

@@ -30,7 +30,15 @@ from typing import Literal
 from courriel.errors import InvalidInput
 from courriel.marketing.links import LinkSigner
 
-__all__ = ["LINK_MAX_AGE", "VERP_PREFIX", "Links", "Ref", "parse_verp", "verp_address"]
+__all__ = [
+    "LINK_MAX_AGE",
+    "VERP_PREFIX",
+    "Links",
+    "Ref",
+    "parse_verp",
+    "trackable",
+    "verp_address",
+]
 
 VERP_PREFIX = "bounces+"
 # Links in mail stay valid as long as anyone may keep the mail (a decade).
@@ -100,7 +108,8 @@ class Links:
         return self._url("o", "open", {"r": str(ref)})
 
     def click_url(self, ref: Ref, target: str) -> str:
-        """A tracked link to ``target`` (http or https only: others are not rewritten)."""
+        """A tracked link to ``target`` (an http(s) URL without control characters or spaces:
+        callers leave other links as they are, see :func:`trackable`)."""
         return self._url("c", "click", {"r": str(ref), "u": target})
 
     def unsubscribe_url(self, ref: Ref) -> str:
@@ -131,5 +140,16 @@ class Links:
         return ref, payload
 
 
+def trackable(url: str) -> bool:
+    """Whether ``url`` may become a tracked click: http(s), no control characters or spaces."""
+    return _http_url(url)
+
+
 def _http_url(value: object) -> bool:
-    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+    # No control characters or spaces: the target becomes a Location header (RFC 9110
+    # §10.2.2 is a URI-reference, RFC 3986 has no room for them).
+    return (
+        isinstance(value, str)
+        and value.lower().startswith(("http://", "https://"))
+        and not any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value)
+    )

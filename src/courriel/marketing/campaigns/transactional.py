@@ -148,6 +148,8 @@ class _Checked:
     request: MessageRequest
     to: str  # normalised
     from_address: str  # normalised
+    from_name: str | None  # one line
+    reply_to: str | None  # normalised
     key: str
     digest: str  # request_hash
 
@@ -180,8 +182,13 @@ def _check(request: MessageRequest) -> _Checked:
     """The checks that need no database; InvalidInput naming the field."""
     to = normalise_email(request.to, field="to")
     sender = normalise_email(request.from_address, field="from")
+    reply_to = None
     if request.reply_to is not None:
-        normalise_email(request.reply_to, field="reply_to")
+        reply_to = normalise_email(request.reply_to, field="reply_to")
+    from_name = request.from_name
+    # A header field is one line (RFC 5322 §2.2): CR or LF in a name would start another.
+    if from_name is not None and any(c in from_name for c in "\r\n\0"):
+        raise InvalidInput("from_name must be one line", field="from_name")
     key = request.idempotency_key
     if key is None:
         key = _AUTO_KEY + uuid.uuid4().hex
@@ -194,7 +201,13 @@ def _check(request: MessageRequest) -> _Checked:
     if request.subject is not None and not request.subject.strip():
         raise InvalidInput("the subject is empty", field="subject")
     return _Checked(
-        request=request, to=to, from_address=sender, key=key, digest=request_hash(request)
+        request=request,
+        to=to,
+        from_address=sender,
+        from_name=from_name,
+        reply_to=reply_to,
+        key=key,
+        digest=request_hash(request),
     )
 
 
@@ -387,12 +400,11 @@ async def _build(
         rendered = prepared.renderer.render(context)
     except InvalidInput as exc:
         raise _as_template_error(exc) from None
-    request = checked.request
     copy = build_copy(
         ref=ref,
         recipient=checked.to,
         author=Author(
-            address=checked.from_address, name=request.from_name, reply_to=request.reply_to
+            address=checked.from_address, name=checked.from_name, reply_to=checked.reply_to
         ),
         content=Content(subject=rendered.subject, html=rendered.html, text=rendered.text),
         urls=urls,

@@ -6,6 +6,7 @@ import email
 import email.policy
 import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 from courriel.marketing.campaigns.message import (
@@ -124,3 +125,65 @@ def test_open_pixel_only_when_asked() -> None:
     assert "https://mail.shop.example/o/" in with_pixel
     assert with_pixel.index("/o/") < with_pixel.lower().index("</body>")
     assert "/o/" not in without
+
+
+def _with(author: Author, recipient: str = "zoe@customer.example", html: str = HTML) -> Copy:
+    urls = copy_urls(LINKS, REF)
+    return build_copy(
+        ref=REF,
+        recipient=recipient,
+        author=author,
+        content=Content(subject="Hi", html=html.format(unsub=urls.unsubscribe), text="Hi\n"),
+        urls=urls,
+        footer=Footer(shop_name="Shop", shop_address="1 Rue de la Paix"),
+        links=LINKS,
+        verp_key=VERP_KEY,
+        feedback=None,
+        open_pixel=False,
+        now=NOW,
+    )
+
+
+def test_a_line_break_never_reaches_a_header() -> None:
+    # RFC 5322 §2.2: CR LF in a display name would add a field (or end the header section).
+    for author in (
+        Author(address="news@shop.example", name="Shop\r\nList-Unsubscribe: <https://x.example>"),
+        Author(address="news@shop.example", reply_to="a@b.example\r\n"),
+    ):
+        try:
+            _with(author)
+        except ValueError:
+            continue
+        raise AssertionError(f"{author} was written")
+
+
+def test_a_long_non_ascii_name_is_folded_encoded_words() -> None:
+    name = "Boutique Ünö " * 20
+    copy = _with(Author(address="news@shop.example", name=name))
+    head = copy.message.split(b"\r\n\r\n", 1)[0]
+    start = head.index(b"From: ")
+    field = head[start : head.index(b"\r\nTo: ")]
+    # RFC 2047 §2: encoded-words of at most 75 characters; RFC 5322 §2.1.1: lines of 78.
+    assert all(len(line) <= 78 for line in field.split(b"\r\n"))
+    words = re.findall(rb"=\?utf-8\?[bq]\?[^?]*\?=", head, re.IGNORECASE)
+    assert words and all(len(word) <= 75 for word in words)
+    # RFC 2047 §6.2: the white space between adjacent encoded-words is not text (the
+    # stdlib's classic decoder follows it; email.policy.default inserts a space there).
+    raw = email.message_from_bytes(copy.message)["From"]
+    decoded = str(make_header(decode_header(raw)))
+    assert decoded == f"{name} <news@shop.example>"
+
+
+def test_a_non_ascii_recipient_is_written_in_utf8() -> None:
+    # RFC 6532 §3: internationalised addresses in UTF-8 (the copy then needs SMTPUTF8).
+    copy = _with(Author(address="news@shop.example"), recipient="josé@customer.example")
+    assert "To: josé@customer.example".encode() in copy.message
+
+
+def test_a_link_with_control_characters_is_left_alone() -> None:
+    html = (
+        '<html><body><a href="https://shop.example/a&#13;&#10;Set-Cookie: x=1">A</a>'
+        "{unsub}</body></html>"
+    )
+    copy = _with(Author(address="news@shop.example"), html=html)
+    assert b"/c/" not in copy.message.split(b"text/html", 1)[1].split(b"Unsubscribe")[0]
