@@ -14,7 +14,8 @@ type is read as "other".
 JMRP-style reports (Microsoft's Junk Mail Reporting Program, and forwards that imitate
 it) carry no feedback part: the complained-about message is attached as
 ``message/rfc822``; the reporting mailbox often appears in ``X-HmXmrOriginalRecipient``.
-They are accepted when the subject or sender says "complaint"/"abuse report", and read as
+They are accepted when the subject or sender says "complaint"/"abuse report" and no part
+is a (global) delivery-status (a bounce quoting such a subject is no complaint), and read as
 ``feedback_type="abuse"``, ``format="jmrp"``, with ``original_mail_from`` taken from the
 original's Return-Path. Not handled: reports whose only copy of the
 original is inline text (no MIME part), and redacted recipients (kept as given).
@@ -39,6 +40,7 @@ __all__ = ["ComplaintReport", "parse_arf"]
 _KNOWN_TYPES = frozenset(("abuse", "fraud", "other", "virus", "not-spam", "auth-failure"))
 _COMPLAINTS = frozenset(("abuse", "fraud", "virus", "other"))
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/global-headers")
+_DSN_TYPES = frozenset(("message/delivery-status", "message/global-delivery-status"))
 _JMRP_HINT = re.compile(r"complaint|abuse report|junk mail report", re.IGNORECASE)
 
 
@@ -146,9 +148,14 @@ def _report(fields: list[tuple[str, str]], message: Message, fmt: str) -> Compla
     )
 
 
+def _is_dsn(message: Message) -> bool:
+    # RFC 3464 §2, RFC 6533 §6: a delivery-status part makes it a bounce, whatever its subject.
+    return any(part.get_content_type() in _DSN_TYPES for part in message.walk())
+
+
 def _jmrp(message: Message) -> ComplaintReport | None:
     hint = f"{message.get('Subject', '')} {message.get('From', '')}"
-    if not _JMRP_HINT.search(hint):
+    if not _JMRP_HINT.search(hint) or _is_dsn(message):
         return None
     headers, return_path, _message_id = _original(message)
     if not headers:

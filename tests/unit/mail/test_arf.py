@@ -111,3 +111,41 @@ def test_bounces_and_ordinary_mail_are_not_complaints(name: str) -> None:
 
 def test_empty_is_not_a_complaint() -> None:
     assert parse_arf(b"") is None
+
+
+# An Exchange NDR (RFC 3464 report) about a mail whose subject says "complaint", with the
+# original attached: a bounce, not a JMRP-style complaint.
+_NDR = (
+    "From: postmaster@corp.partner.test\r\n"
+    "To: bounces+c150.abcdef@shop.example\r\n"
+    "Subject: Undeliverable: About your complaint\r\n"
+    "MIME-Version: 1.0\r\n"
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="nd"\r\n'
+    "\r\n"
+    "--nd\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "Delivery has failed to these recipients or groups.\r\n"
+    "--nd\r\n"
+    "Content-Type: {status}\r\n"
+    "\r\n"
+    "Reporting-MTA: dns; EX01.corp.partner.test\r\n"
+    "\r\n"
+    "Final-Recipient: rfc822; nobody@corp.partner.test\r\n"
+    "Action: failed\r\n"
+    "Status: 5.1.1\r\n"
+    "--nd\r\n"
+    "Content-Type: message/rfc822\r\n"
+    "\r\n"
+    "Return-Path: <bounces+c150.abcdef@shop.example>\r\n"
+    "Message-ID: <c150@shop.example>\r\n"
+    "Subject: About your complaint\r\n"
+    "\r\n"
+    "hello\r\n"
+    "--nd--\r\n"
+)
+
+
+@pytest.mark.parametrize("status", ["message/delivery-status", "message/global-delivery-status"])
+def test_a_bounce_with_complaint_in_its_subject_is_not_a_jmrp_report(status: str) -> None:
+    assert parse_arf(_NDR.format(status=status).encode()) is None
