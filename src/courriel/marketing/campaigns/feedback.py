@@ -9,19 +9,20 @@ marketing: :func:`feedback_address_check` (routing) and :func:`delivered_recorde
 
 What one report does, decided in this order (docs/bounces.md is the operator's version):
 
-1. An ARF complaint (RFC 5965): the contact's email consent becomes "unsubscribed" (method
-   ``complaint``, through :func:`courriel.marketing.campaigns.tracking.unsubscribe_in`),
-   the address is suppressed (reason ``complaint``), ``complained_at`` and ``complaints``
-   move once, and "Marked Email as Spam" is written once.
+1. An ARF complaint (RFC 5965; ``not-spam`` and ``auth-failure`` reports are only
+   recorded): the contact's email consent becomes "unsubscribed" (method ``complaint``,
+   through :func:`courriel.marketing.campaigns.tracking.unsubscribe_in`), the address is
+   suppressed (reason ``complaint``), ``complained_at`` and ``complaints`` move once, and
+   "Marked Email as Spam" is written once.
 2. A bounce (RFC 3464 DSN or a common non-standard one), by its most severe recipient:
    ``hard``: suppressed (reason ``bounce``); ``soft``: ``bounce_state.soft_in_row`` + 1
    and the third soft bounce in a row suppresses (reason ``soft-bounces``); both mark
    ``bounced_at`` and bump ``bounced`` once per copy and write "Bounced Email" (status,
    diagnostic, kind) once: the copy was not delivered, whichever the kind. ``delay``
    records only the outcome text. A delivery resets ``soft_in_row`` (:func:`record_delivered`).
-3. Neither, with "unsubscribe" in the Subject: the RFC 2369 ``List-Unsubscribe`` mailto;
-   unsubscribed like a link (method ``mailto``).
-4. Anything else (auto-replies, chatter): outcome "ignored: not a report".
+3. Neither: an automatic reply (``Auto-Submitted`` not "no", RFC 3834 §5) is ignored; a
+   Subject of exactly "unsubscribe" (what our RFC 2369 ``List-Unsubscribe`` mailto sets)
+   unsubscribes like a link (method ``mailto``); anything else is "ignored: not a report".
 
 Invariants:
 - One write transaction per report: the claim (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
@@ -45,6 +46,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from email.message import Message
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -338,13 +340,18 @@ class FeedbackProcessor:
             who = await conn.run_sync(lambda c: stats.recipient(c, ref))
         except NotFound:
             return f"ignored: {ref} no longer exists"
-        complaint = parse_arf(data)
-        if complaint is not None:
-            return await _complaint(conn, who, complaint.feedback_type, now)
+        report = parse_arf(data)
+        if report is not None:
+            if not report.is_complaint:
+                return f"ignored: {report.feedback_type} report"
+            return await _complaint(conn, who, report.feedback_type, now)
         bounce = parse_bounce(data)
         if bounce is not None:
             return await _bounce(conn, who, bounce, now)
-        if "unsubscribe" in _subject(data).lower():
+        message = load_message(data)
+        if _automatic(message):
+            return "ignored: automatic reply"
+        if _subject(message).strip().lower() == "unsubscribe":
             await unsubscribe_in(conn, ref, method="mailto", ip=None, now=now)
             return f"unsubscribed {ref} (mailto)"
         return "ignored: not a report"
@@ -364,8 +371,13 @@ class FeedbackProcessor:
             await self._free(keys)
 
 
-def _subject(data: bytes) -> str:
-    raw = load_message(data).get("Subject", "")
+def _automatic(message: Message) -> bool:
+    # RFC 3834 §5: any Auto-Submitted value but "no" (its parameters aside) is automatic.
+    return str(message.get("Auto-Submitted", "no")).partition(";")[0].strip().lower() != "no"
+
+
+def _subject(message: Message) -> str:
+    raw = message.get("Subject", "")
     try:
         return str(email.header.make_header(email.header.decode_header(str(raw))))
     except (ValueError, LookupError, UnicodeError):
@@ -378,7 +390,7 @@ def _subject(data: bytes) -> str:
 async def _complaint(
     conn: AsyncConnection, who: stats.Recipient, feedback_type: str, now: datetime
 ) -> str:
-    """RFC 5965 §3.1: an ``abuse`` report (or any type) from a feedback loop is a complaint."""
+    """RFC 5965 §3.1: an abuse, fraud, virus or other report from a feedback loop."""
     await unsubscribe_in(conn, who.ref, method="complaint", ip=None, now=now)
     await _suppress(conn, who.email, "complaint", f"ARF {feedback_type} about {who.ref}", now)
     if await _first(conn, who.ref, "complained_at", "complained", now):

@@ -56,8 +56,8 @@ def dsn(
     )
 
 
-def arf(recipient: str, verp: str) -> bytes:
-    """An RFC 5965 abuse report, as a mailbox provider's feedback loop sends it."""
+def arf(recipient: str, verp: str, feedback_type: str = "abuse") -> bytes:
+    """An RFC 5965 report (abuse by default), as a mailbox provider's feedback loop sends it."""
     return (
         "From: fbl@isp.test\r\n"
         "To: " + verp + "\r\n"
@@ -72,7 +72,7 @@ def arf(recipient: str, verp: str) -> bytes:
         "--b1\r\n"
         "Content-Type: message/feedback-report\r\n"
         "\r\n"
-        "Feedback-Type: abuse\r\n"
+        "Feedback-Type: " + feedback_type + "\r\n"
         "User-Agent: ISP-FBL/1.0\r\n"
         "Version: 1\r\n"
         "Original-Mail-From: <" + verp + ">\r\n"

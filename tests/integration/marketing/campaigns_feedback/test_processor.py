@@ -201,7 +201,7 @@ async def test_auto_reply_is_ignored(database: Database, blobs: BlobStore) -> No
     seeded = await seed_campaign(database, [ANN])
     report_id = await store_report(database, blobs, verp(seeded.refs[ANN]), AUTO_REPLY, T0)
     await _processor(database, blobs).run_once()
-    assert (await report_row(database, report_id))["outcome"] == "ignored: not a report"
+    assert (await report_row(database, report_id))["outcome"] == "ignored: automatic reply"
     assert await _email_status(database, seeded.contacts[ANN]) != "unsubscribed"
     assert await _suppressed(database) == {}
 
