@@ -146,8 +146,8 @@ def trackable(url: str) -> bool:
 
 
 def _http_url(value: object) -> bool:
-    # No control characters or spaces: the target becomes a Location header (RFC 9110
-    # §10.2.2 is a URI-reference, RFC 3986 has no room for them).
+    # No control characters or spaces: the target becomes a Location header, whose value
+    # is a URI reference (RFC 9110 §10.2.2), where they have no place.
     return (
         isinstance(value, str)
         and value.lower().startswith(("http://", "https://"))
