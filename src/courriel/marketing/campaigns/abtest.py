@@ -33,7 +33,10 @@ def start_test(conn: Connection, campaign: Campaign, now: datetime) -> None:
 
 
 def pick_winner(conn: Connection, campaign: Campaign, now: datetime) -> int:
-    """Record the winning variant and count the rest of the audience for it; its id."""
+    """Record the winning variant and count the rest of the audience for it; its id.
+
+    Only a campaign still ``testing`` changes (to ``sending``); otherwise nothing is written.
+    """
     assert campaign.ab is not None
     metric = campaign_stats.c.unique_clicks
     if campaign.ab.metric == "revenue":
@@ -51,7 +54,12 @@ def pick_winner(conn: Connection, campaign: Campaign, now: datetime) -> int:
             winner = variant.id
     claimed = conn.execute(
         update(campaigns)
-        .where(campaigns.c.id == campaign.id, campaigns.c.winner_variant_id.is_(None))
+        .where(
+            campaigns.c.id == campaign.id,
+            campaigns.c.winner_variant_id.is_(None),
+            # A campaign paused or cancelled since the step read it stays so.
+            campaigns.c.status == "testing",
+        )
         .values(winner_variant_id=winner, status="sending", updated_at=now)
     )
     if claimed.rowcount == 1:
