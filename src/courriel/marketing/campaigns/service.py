@@ -413,11 +413,13 @@ async def _transition(
     campaign = await get_campaign(conn, campaign_id)
     if campaign.status not in allowed:
         raise InvalidInput(f"cannot {verb} a campaign that is {campaign.status}", field="status")
-    await conn.execute(
+    changed = await conn.execute(
         update(campaigns)
         .where(campaigns.c.id == campaign_id, campaigns.c.status == campaign.status)
         .values(values)
     )
+    if changed.rowcount != 1:  # the sender (or another request) moved it since the read
+        raise InvalidInput("the campaign changed state meanwhile; try again", field="status")
     return await get_campaign(conn, campaign_id)
 
 
