@@ -9,6 +9,8 @@ Invariants:
   event loop) and writes nothing when that fails.
 - A template a campaign uses cannot be deleted (``campaign_variants.template_id`` is
   ``ON DELETE RESTRICT``): :func:`delete_template` says which campaign holds it.
+- A template a campaign is sending (scheduled, sending or testing) cannot be updated: the
+  sender caches each variant's renderer, so an edit would reach only some recipients.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.marketing.normalise import normalise_text
 from courriel.marketing.templates.compile import KINDS, compile_template
-from courriel.storage.models.campaigns import campaign_variants, templates
+from courriel.storage.models.campaigns import campaign_variants, campaigns, templates
 
 __all__ = [
     "Template",
@@ -128,9 +130,14 @@ async def update_template(
 
     Raises:
         NotFound: no such template.
-        InvalidInput: as :func:`add_template`.
+        InvalidInput: as :func:`add_template`; a campaign using it is scheduled, sending
+            or testing (field "template").
     """
     current = await get_template(conn, template_id)
+    if await _sending_campaign(conn, template_id) is not None:
+        raise InvalidInput(
+            "used by a campaign that is sending; wait or cancel it", field="template"
+        )
     new_kind = kind_of(kind) if kind is not None else current.kind
     html = await _compiled(new_kind, source)
     await conn.execute(
@@ -147,6 +154,20 @@ async def update_template(
         created_at=current.created_at,
         updated_at=now,
     )
+
+
+async def _sending_campaign(conn: AsyncConnection, template_id: int) -> int | None:
+    """A campaign in flight whose variant uses the template, if any."""
+    query = (
+        select(campaigns.c.id)
+        .join(campaign_variants, campaign_variants.c.campaign_id == campaigns.c.id)
+        .where(
+            campaign_variants.c.template_id == template_id,
+            campaigns.c.status.in_(("scheduled", "sending", "testing")),
+        )
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
 
 
 async def _find(conn: AsyncConnection, name: str) -> Template | None:
