@@ -13,6 +13,11 @@ becomes a ``feedback_reports`` row per address, written in the same transaction 
 job's other rows (and after :func:`courriel.storage.blobgc.share_keys`, so its body is
 protected like a mailbox copy's); the feedback processor reads it later.
 
+The ``on_commit`` hooks of a batch run before ``on_local_delivered`` and sorted by their
+``order_key`` (:class:`OrderedHook`; hooks without one last, in job order): every batch then
+takes the counter rows its hooks bump in one order, so two concurrent batches on
+PostgreSQL cannot deadlock on them.
+
 Invariant: a job's future is resolved with success only after the transaction holding its
 rows has committed; a failed commit fails every job of the batch (none is acknowledged).
 """
@@ -24,6 +29,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
@@ -37,7 +43,7 @@ from courriel.storage.blobs import PreparedBlob, persist_files
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import feedback_reports
 
-__all__ = ["CommitJob", "GroupCommitter", "LocalDelivered"]
+__all__ = ["CommitJob", "GroupCommitter", "LocalDelivered", "OrderedHook"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,18 @@ log = logging.getLogger(__name__)
 # it stored (non-null senders only): the composition root counts campaign copies that
 # reached a local mailbox as delivered there. Like ``on_commit``, it must not fail.
 LocalDelivered = Callable[[Connection, Sequence[str]], None]
+
+
+@runtime_checkable
+class OrderedHook(Protocol):
+    """An ``on_commit`` hook with a sort key: a batch runs such hooks sorted by it."""
+
+    @property
+    def order_key(self) -> tuple[Any, ...]:
+        """Comparable with every other hook's key (e.g. campaign, variant, recipient ids)."""
+        ...
+
+    def __call__(self, conn: Connection) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,13 +213,26 @@ class GroupCommitter:
         stored = [job for job, outcome in zip(jobs, outcomes, strict=True) if outcome is None]
         _enqueue(conn, stored)
         _write_feedback(conn, stored)
+        _run_hooks(conn, stored)
         senders = [job.sender for job in stored if job.account_ids and job.sender]
         if senders and self._on_local_delivered is not None:
             self._on_local_delivered(conn, senders)
-        for job in stored:
-            if job.on_commit is not None:
-                job.on_commit(conn)
         return outcomes
+
+
+def _run_hooks(conn: Connection, jobs: Sequence[CommitJob]) -> None:
+    """Each stored job's ``on_commit``: ordered hooks sorted by key, then the rest in order."""
+    ordered: list[OrderedHook] = []
+    rest: list[Callable[[Connection], None]] = []
+    for job in jobs:
+        if isinstance(job.on_commit, OrderedHook):
+            ordered.append(job.on_commit)
+        elif job.on_commit is not None:
+            rest.append(job.on_commit)
+    ordered.sort(key=lambda hook: hook.order_key)
+    hooks: list[Callable[[Connection], None]] = [*ordered]
+    for hook in [*hooks, *rest]:
+        hook(conn)
 
 
 def _enqueue(conn: Connection, jobs: Sequence[CommitJob]) -> None:

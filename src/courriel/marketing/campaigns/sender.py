@@ -16,13 +16,18 @@ Invariants:
   got suppressed since the freeze is ``skipped``.
 - The event loop is never blocked for more than one render: each copy is rendered by the
   task that sends it, and ``campaigns.concurrency`` tasks interleave.
+- One bad copy never stops a campaign: a copy that cannot be rendered or encoded is
+  ``failed`` (logged by recipient id, never by address) and the batch goes on; a temporary
+  failure (storage, a 4xx from delivery) leaves the rest pending until the next poll.
+- A copy's ``sent`` bump runs in a hook ordered by (campaign, variant, recipient), so the
+  group committer takes ``campaign_stats`` rows in one order in every transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,7 +36,7 @@ from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from courriel.errors import CourrielError
+from courriel.errors import DeliveryRefused, InvalidInput, StorageError
 from courriel.marketing.campaigns import abtest, stats
 from courriel.marketing.campaigns.audience import address_hashes, freeze, not_suppressed
 from courriel.marketing.campaigns.message import (
@@ -244,7 +249,7 @@ class CampaignSender:
         while not stop.is_set():
             try:
                 busy = await self.step_all()
-            except CourrielError:
+            except Exception:  # the sender outlives any one step's failure
                 log.exception("campaign step failed; retrying at the next poll")
                 busy = False
             if busy:
@@ -339,6 +344,8 @@ class CampaignSender:
             phase = "rest"
             variant = next(v for v in campaign.variants if v.id == campaign.winner_variant_id)
         sent_any = await self._send_batch(campaign, phase, variant, now)
+        if sent_any is None:
+            return False  # a temporary failure: the rest waits for the next poll
         if sent_any:
             return True
         if phase == "sample":
@@ -359,21 +366,44 @@ class CampaignSender:
 
     async def _send_batch(
         self, campaign: Campaign, phase: str, winner: Variant | None, now: datetime
-    ) -> bool:
+    ) -> bool | None:
+        """Send one batch: True when it had rows, None when a temporary failure stopped it."""
         rows, book = await self._read_batch(campaign, phase, now)
         if not rows:
             return False
         variants = {v.id: v for v in campaign.variants}
         gate = asyncio.Semaphore(self._settings.concurrency)
+        halted = asyncio.Event()
 
         async def one(row: Row[Any]) -> None:
-            variant = winner or variants[row.variant_id]
             async with gate:
-                await self._send_one(campaign, variant, row, book, now)
+                if halted.is_set():
+                    return  # leave the row pending for the next poll
+                send = self._send_one(campaign, winner or variants[row.variant_id], row, book, now)
+                if not await self._guarded(send, campaign.id, int(row.id)):
+                    halted.set()
 
         async with asyncio.TaskGroup() as group:
             for row in rows:
                 group.create_task(one(row))
+        return None if halted.is_set() else True
+
+    async def _guarded(self, send: Awaitable[None], campaign_id: int, recipient_id: int) -> bool:
+        """Await one copy's ``send``: a failure is this recipient's alone; False if temporary."""
+        try:
+            await send
+        except (StorageError, DeliveryRefused) as exc:
+            if isinstance(exc, DeliveryRefused) and not exc.temporary:
+                log.warning("campaign %d: recipient %d refused", campaign_id, recipient_id)
+                await self._fail(recipient_id)
+                return True
+            log.warning("campaign %d: temporary failure, retrying later: %s", campaign_id, exc)
+            return False
+        except (InvalidInput, UnicodeEncodeError, ValueError) as exc:
+            # The exception's text may quote the address: log its type and the row id only.
+            kind = type(exc).__name__
+            log.warning("campaign %d: recipient %d failed: %s", campaign_id, recipient_id, kind)
+            await self._fail(recipient_id)
         return True
 
     async def _read_batch(
@@ -459,7 +489,9 @@ class CampaignSender:
             recipient=copy.recipient,
             message=copy.message,
             transactional=False,
-            on_commit=_mark_sent(campaign.id, variant.id, ref.id, now),
+            on_commit=_MarkSent(
+                campaign_id=campaign.id, variant_id=variant.id, recipient_id=ref.id, now=now
+            ),
         )
         if not accepted:
             await self._fail(ref.id)
@@ -481,19 +513,29 @@ def hashes_of(email: str) -> str:
     return next(iter(address_hashes([email])))
 
 
-def _mark_sent(
-    campaign_id: int, variant_id: int, recipient_id: int, now: datetime
-) -> Callable[[Connection], None]:
-    def mark(conn: Connection) -> None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _MarkSent:
+    """A copy's ``on_commit``: its row turns ``sent``, its variant's ``sent`` moves. The
+    committer runs a batch's hooks sorted by ``order_key`` (``OrderedHook``), so no two
+    transactions lock two variants' ``campaign_stats`` rows in opposite orders."""
+
+    campaign_id: int
+    variant_id: int
+    recipient_id: int
+    now: datetime
+
+    @property
+    def order_key(self) -> tuple[int, ...]:
+        return (self.campaign_id, self.variant_id, self.recipient_id)
+
+    def __call__(self, conn: Connection) -> None:
         result = conn.execute(
             update(campaign_recipients)
             .where(
-                campaign_recipients.c.id == recipient_id,
+                campaign_recipients.c.id == self.recipient_id,
                 campaign_recipients.c.status == "pending",
             )
-            .values(status="sent", sent_at=now, variant_id=variant_id)
+            .values(status="sent", sent_at=self.now, variant_id=self.variant_id)
         )
         if result.rowcount == 1:
-            stats.bump(conn, campaign_id, variant_id, sent=1)
-
-    return mark
+            stats.bump(conn, self.campaign_id, self.variant_id, sent=1)
