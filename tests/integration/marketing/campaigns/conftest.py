@@ -67,9 +67,10 @@ class RecordingMailer:
         def store(conn: Connection) -> None:
             if on_commit is not None:
                 on_commit(conn)
+            # Recorded with the commit: a task cancelled while awaiting it still counts.
+            self.sent.append((sender, recipient, message))
 
         await self.db.run_write(store)
-        self.sent.append((sender, recipient, message))
         if self.crash_after is not None and len(self.sent) >= self.crash_after:
             raise Crash("after commit")
         return True
