@@ -39,7 +39,9 @@ class Mailer(Protocol):
             on_commit: runs (synchronously, on the database's writer) in the transaction
                 that stores the message, so the caller's record of it (a campaign's
                 per-recipient send record) commits with it or not at all. Not run when
-                the recipient was refused. It must not raise on valid data.
+                the recipient was refused. It must not raise on valid data. A hook with an
+                ``order_key`` (:class:`courriel.delivery.committer.OrderedHook`) runs in key
+                order among the batch's hooks, so shared rows are locked in one order.
 
         Raises:
             DeliveryRefused: a temporary failure (try again later).
