@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from courriel.errors import InvalidInput
 from courriel.marketing.campaigns import stats
@@ -146,6 +146,9 @@ async def test_crash_and_cancel_then_restart_send_exactly_once(
     with pytest.raises(ExceptionGroup) as caught:
         await _drain(database, make_sender(database, crashing, Clock()))
     assert caught.group_contains(Crash)
+    # A restarted process starts after the dead one's last write: a copy whose task was
+    # cancelled while its transaction ran on the writer still commits, with its mark.
+    await _settled(database)
     # A second sender is cancelled mid-batch (its task killed between sends).
     slow = RecordingMailer(database)
     stop = asyncio.Event()
@@ -155,6 +158,7 @@ async def test_crash_and_cancel_then_restart_send_exactly_once(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await _settled(database)
     rest = RecordingMailer(database)
     await _drain(database, make_sender(database, rest, Clock()))
     counts = Counter(r for _s, r, _m in crashing.sent + slow.sent + rest.sent)
@@ -307,3 +311,24 @@ async def test_ab_winner_by_clicks_gets_the_rest(database: Database, shop: Shop)
     assert subjects == {"Subject B"}
     assert report.status == "sent" and report.total.sent == len(rows)
     assert Ref("c", 1)
+
+
+async def _settled(database: Database) -> None:
+    """Wait until the writes already handed to the database have finished.
+
+    SQLite: one writer thread runs them in order, so an empty write queued now returns
+    after them. PostgreSQL: each write has its own connection; wait until no other session
+    of this database is inside a transaction (a cancelled task's commit or rollback).
+    """
+    await database.run_write(lambda _conn: None)
+    if database.dialect != "postgresql":
+        return
+    busy = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+    )
+    while True:
+        async with database.read() as conn:
+            if not await conn.scalar(busy):
+                return
+        await asyncio.sleep(0.01)
