@@ -29,6 +29,7 @@ the tracker move rows on to ``bounced`` / ``complained`` and set ``opened_at`` /
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -296,9 +297,17 @@ def _renderer(template: Template, subject: str | None) -> Renderer:
     if subject is None:
         raise InvalidInput("a subject is required (templates carry none)", field="subject")
     try:
-        return Renderer(template.html, subject)
+        return _compiled(template.html, subject)
     except InvalidInput as exc:
         raise _as_template_error(exc) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(html: str, subject: str) -> Renderer:
+    # Compiling the Jinja of a template takes milliseconds on the event loop; a shop sends
+    # the same few templates and subjects again and again. Keyed by the text itself, so an
+    # edited template is compiled afresh; a Renderer is immutable and thread-safe.
+    return Renderer(html, subject)
 
 
 def _as_template_error(exc: InvalidInput) -> InvalidInput:
