@@ -13,6 +13,7 @@ from courriel.storage.models.campaigns import (
     templates,
     transactional_messages,
 )
+from courriel.storage.models.dashboard import admin_sessions, admins, daily_stats, login_failures
 from courriel.storage.models.mail import (
     accounts,
     aliases,
@@ -53,6 +54,8 @@ from courriel.storage.models.system import secrets
 __all__ = [
     "UTCDateTime",
     "accounts",
+    "admin_sessions",
+    "admins",
     "aliases",
     "api_keys",
     "blobs",
@@ -69,6 +72,7 @@ __all__ = [
     "contact_tags",
     "contacts",
     "customers",
+    "daily_stats",
     "dkim_keys",
     "domains",
     "events",
@@ -77,6 +81,7 @@ __all__ = [
     "integrations",
     "list_members",
     "lists",
+    "login_failures",
     "maildrop_locks",
     "messages",
     "metadata",
