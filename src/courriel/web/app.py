@@ -54,10 +54,14 @@ from litestar.types import ControllerRouterHandler
 
 # Imported at run time, not under TYPE_CHECKING: Litestar (msgspec) resolves the
 # annotations of WebServices when it checks a handler's ``services`` argument.
+from courriel.dns.resolver import Resolver
+from courriel.mailstore.passwords import Passwords
+from courriel.mailstore.service import MailStore
 from courriel.marketing.campaigns.attribution import DEFAULT_WINDOW
 from courriel.marketing.campaigns.sender import Recommender, RendererFactory
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
+from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.web.auth import SERVICES_STATE_KEY
 from courriel.web.clientip import ProxyTrust
@@ -110,6 +114,14 @@ class WebServices:
     shop: Mapping[str, str] = field(default_factory=dict)
     open_pixel: bool = True
     feedback_sender: str = ""
+    # The dashboard (web/dashboard): its users' password hasher (argon2id; tests pass a
+    # cheap one), and what its mail-server pages administer. None: the page says the node
+    # was started without it (only the composition root and tests build WebServices).
+    passwords: Passwords = field(default_factory=Passwords)
+    mailstore: MailStore | None = None
+    blobs: BlobStore | None = None
+    resolver: Resolver | None = None
+    hostname: str = ""
 
     @property
     def template_shop(self) -> Mapping[str, str]:

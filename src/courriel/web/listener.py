@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from courriel.app import Services
 from courriel.campaigning import template_shop
+from courriel.dns.resolver import DnsResolver
 from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.ports import Mailer
@@ -39,5 +40,9 @@ def http_listener(services: Services, mailer: Mailer, links: LinkSigner) -> Http
         shop=template_shop(config),
         open_pixel=config.tracking.open_pixel,
         feedback_sender=config.campaigns.feedback_id or config.server.hostname,
+        mailstore=services.mailstore,
+        blobs=services.blobs,
+        resolver=DnsResolver(nameservers=config.dns.nameservers, timeout=config.dns.timeout),
+        hostname=config.server.hostname,
     )
     return HttpServer(create_app(web))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from courriel.web import hooks, public, tracker, tracking
+from courriel.web import dashboard, hooks, public, tracker, tracking
 from courriel.web.api.v1 import ROUTES as API_V1
 
 __all__ = ["ROUTES"]
@@ -21,4 +21,5 @@ ROUTES: list[ControllerRouterHandler] = [
     *hooks.ROUTES,
     *tracker.ROUTES,
     *tracking.ROUTES,
+    *dashboard.ROUTES,
 ]
