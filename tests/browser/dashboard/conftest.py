@@ -90,6 +90,12 @@ class Dashboard:
 
 
 @pytest.fixture
+def db_url(sqlite_template: Any, tmp_path: Path) -> str:
+    """Browser tests run on SQLite only: the HTTP tests cover both engines."""
+    return str(sqlite_template.new_database(tmp_path))
+
+
+@pytest.fixture
 async def dashboard(
     database: Database, blobs: BlobStore, password_hasher: PasswordHasher
 ) -> AsyncIterator[Dashboard]:
