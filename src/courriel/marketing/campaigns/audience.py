@@ -19,7 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FREEZE_CHUNK",
     "address_hashes",
+    "audience_condition",
+    "count_audience",
     "eligible",
     "freeze",
     "freeze_unfinished",
@@ -99,8 +101,15 @@ def not_suppressed() -> ColumnElement[bool]:
 
 async def eligible(conn: AsyncConnection, campaign: Campaign, now: datetime) -> ColumnElement[bool]:
     """The audience rules of ``campaign`` as a condition over ``contacts``."""
+    return await audience_condition(conn, campaign.audience, now)
+
+
+async def audience_condition(
+    conn: AsyncConnection, audience: Sequence[tuple[str, int]], now: datetime
+) -> ColumnElement[bool]:
+    """The audience rules of ``audience`` (("list" | "segment", id) entries) over ``contacts``."""
     members: list[ColumnElement[bool]] = []
-    list_ids = [ident for kind, ident in campaign.audience if kind == "list"]
+    list_ids = [ident for kind, ident in audience if kind == "list"]
     if list_ids:
         members.append(
             exists().where(
@@ -109,7 +118,7 @@ async def eligible(conn: AsyncConnection, campaign: Campaign, now: datetime) -> 
                 list_members.c.status == "subscribed",
             )
         )
-    segment_ids = [ident for kind, ident in campaign.audience if kind == "segment"]
+    segment_ids = [ident for kind, ident in audience if kind == "segment"]
     if segment_ids:
         rows = await conn.execute(
             select(segments.c.definition).where(segments.c.id.in_(segment_ids))
@@ -120,6 +129,24 @@ async def eligible(conn: AsyncConnection, campaign: Campaign, now: datetime) -> 
         or_(*members) if members else false(),
         not_suppressed(),
     )
+
+
+async def count_audience(
+    conn: AsyncConnection, audience: Sequence[tuple[str, int]], *, now: datetime
+) -> int:
+    """How many contacts a freeze started at ``now`` would take for ``audience``.
+
+    The same rules as :func:`freeze` (subscribed list members or segment matches, email
+    consent subscribed, not suppressed), counted at once: what the dashboard's wizard shows
+    before a campaign exists. Hash suppressions are left to the sender, as in the freeze.
+    """
+    if not audience:
+        return 0
+    rule = await audience_condition(conn, audience, now)
+    found = await conn.scalar(
+        select(func.count()).select_from(contacts).where(contacts.c.created_at <= now, rule)
+    )
+    return int(found or 0)
 
 
 async def freeze(db: Database, campaign: Campaign, *, chunk: int = FREEZE_CHUNK) -> int:
