@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression
+from sqlalchemy.sql.expression import FromClause
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from courriel.marketing.segments import tree as t
@@ -55,6 +56,7 @@ from courriel.marketing.segments.sqlparts import (
     AsciiLower,
     JsonHas,
     JsonPart,
+    SmallFirst,
     fold,
     owner_of,
 )
@@ -73,6 +75,7 @@ __all__ = [
     "ENGAGEMENT_EVENTS",
     "compile_segment",
     "contact_ids_query",
+    "count_query",
     "fold",
     "like_pattern",
     "money_minor",
@@ -131,9 +134,72 @@ def compile_segment(node: t.Node, *, now: datetime) -> ColumnElement[bool]:
     return _Compiler(now).node(node)
 
 
+# Up to this many contacts in a grouped condition, SmallFirst probes each one's exclusions.
+SMALL_DRIVER = 10_000
+
+
+def count_query(node: t.Node, *, now: datetime) -> Select[AnyValue]:
+    """``SELECT <the number of members>``: the count :func:`contact_ids_query` would list.
+
+    Usually ``count(*) … WHERE <segment>``. A top-level ``all`` with a grouped condition (a
+    count of events or orders with HAVING) beside an exclusion is rendered as
+    :class:`~courriel.marketing.segments.sqlparts.SmallFirst` instead, so that PostgreSQL
+    sees how many contacts the grouped condition selects before it plans the exclusion.
+    """
+    plain = select(func.count()).select_from(contacts).where(compile_segment(node, now=now))
+    split = _grouped_driver(node, now)
+    if split is None:
+        return select(plain.scalar_subquery())
+    grouped, others = split
+    driver = grouped.cte("segment_driver")
+    joined = driver.join(contacts, contacts.c.id == driver.c.contact_id)
+
+    def counted(per_row: bool) -> Select[AnyValue]:
+        compiler = _Compiler(now, per_row=per_row)
+        where = [compiler.node(n) for n in others]
+        return select(func.count()).select_from(joined).where(*where)
+
+    return select(
+        SmallFirst(
+            plain=plain,
+            probe=select(driver.c.contact_id),
+            small=SMALL_DRIVER,
+            small_count=counted(True),
+            large_count=counted(False),
+        )
+    )
+
+
+def _grouped_driver(
+    node: t.Node, now: datetime
+) -> tuple[Select[AnyValue], tuple[t.Node, ...]] | None:
+    """The grouped id list (one row per contact) of a top-level ``all`` and its other
+    conditions, when one of those is an exclusion; None otherwise."""
+    if not isinstance(node, t.All) or len(node.conditions) < 2:
+        return None
+    compiler = _Compiler(now)
+    compiled = [compiler.node(n) for n in node.conditions]
+    if not any(isinstance(c, Absent) for c in compiled):
+        return None
+    for index, expr in enumerate(compiled):
+        listed = _semi_join_list(expr)
+        if listed is not None and listed._having_criteria:
+            # GROUP BY makes the ids distinct, so joining contacts to them keeps one row each.
+            ids = listed.with_only_columns(listed.selected_columns[0].label("contact_id"))
+            others = node.conditions[:index] + node.conditions[index + 1 :]
+            return ids, others
+    return None
+
+
 class _Compiler:
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, *, per_row: bool = False) -> None:
         self.now = now
+        self.per_row = per_row  # exclusions as per-contact probes (sqlparts.Absent)
+
+    def absent(
+        self, owner: ColumnElement[AnyValue], source: FromClause, wheres: list[ColumnElement[bool]]
+    ) -> ColumnElement[bool]:
+        return Absent(owner, source, wheres, per_row=self.per_row)
 
     def since(self, days: int) -> datetime:
         return self.now - timedelta(days=days)
@@ -204,7 +270,7 @@ class _Compiler:
     def membership(self, node: t.ListMember | t.Tag) -> ColumnElement[bool]:
         if isinstance(node, t.Tag):
             if not node.present:
-                return Absent(
+                return self.absent(
                     contact_tags.c.contact_id, contact_tags, [contact_tags.c.tag == node.tag]
                 )
             tagged = select(contact_tags.c.contact_id).where(contact_tags.c.tag == node.tag)
@@ -247,7 +313,7 @@ class _Compiler:
                 _holds(node.op, n, node.value, "count") for n in (1, 2, 3)
             ):
                 # Only 0 satisfies it ("no order in the window"): no grouping needed.
-                return Absent(orders.c.contact_id, orders, counted)
+                return self.absent(orders.c.contact_id, orders, counted)
             return contacts.c.id.not_in(grouped.having(not_(having)))
         return contacts.c.id.in_(grouped.having(having))
 
@@ -277,7 +343,7 @@ class _Compiler:
         if node.within_days is not None:
             wheres.append(order_lines.c.placed_at >= self.since(node.within_days))
         if node.negate:
-            return Absent(order_lines.c.contact_id, order_lines, wheres)
+            return self.absent(order_lines.c.contact_id, order_lines, wheres)
         buyers = select(owner_of(order_lines.c.contact_id)).where(*wheres)
         return contacts.c.id.in_(buyers)
 
@@ -294,7 +360,7 @@ class _Compiler:
             wheres.append(events.c.occurred_at >= self.since(node.within_days))
         wheres += [json_condition(events.c.properties, f.path, f.op, f.value) for f in node.filters]
         if node.op == "zero" or (node.op in ("at_most", "exactly") and node.count == 0):
-            return Absent(events.c.contact_id, events, wheres)
+            return self.absent(events.c.contact_id, events, wheres)
         owner = owner_of(events.c.contact_id)
         did = select(owner).where(*wheres)
         if node.op == "at_least" and node.count == 1:

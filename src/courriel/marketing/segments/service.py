@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any as AnyValue
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
-from courriel.marketing.segments.compile import compile_segment
+from courriel.marketing.segments.compile import compile_segment, count_query
 from courriel.marketing.segments.parse import parse_segment, to_json
 from courriel.marketing.segments.sqlparts import read_settings
 from courriel.marketing.segments.tree import Node
@@ -192,10 +192,10 @@ async def count(db: Database, segment: Node | int, *, now: datetime | None = Non
         NotFound: no saved segment with that id.
     """
     node = await _resolve(db, segment)
-    where = compile_segment(node, now=now or utcnow())
+    query = count_query(node, now=now or utcnow())
     async with db.read() as conn:
         await _tune(db, conn)
-        total = await conn.scalar(select(func.count()).select_from(contacts).where(where))
+        total = await conn.scalar(query)
     return int(total or 0)
 
 
