@@ -52,6 +52,7 @@ def cli(ctx: click.Context, data_dir: Path, overrides: tuple[str, ...]) -> None:
 
 # Modules of ``courriel.cli`` that add command groups (each has a ``COMMANDS`` tuple).
 _COMMAND_MODULES = (
+    "admin_cmd",
     "account",
     "alias",
     "apikey",

@@ -1,0 +1,128 @@
+"""``courriel admin add|list|set-role|passwd|remove``: users of the web dashboard.
+
+Passwords are read from stdin (``--password-stdin``), never from the command line. Roles:
+owner (everything), marketer (the marketing pages), viewer (reads them); see
+docs/dashboard.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from courriel.cli.common import CliContext, pass_cli, run_async
+from courriel.cli.tables import print_table
+from courriel.mailstore.passwords import Passwords
+from courriel.storage.models import utcnow
+from courriel.web.dashboard.admins import (
+    ROLES,
+    create_admin,
+    list_admins,
+    remove_admin,
+    set_password,
+    set_role,
+)
+
+__all__ = ["COMMANDS", "admin"]
+
+_PASSWORD_STDIN = click.option(
+    "--password-stdin",
+    "password_stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (required).",
+)
+
+
+def _read_password(password_stdin: bool) -> str:
+    if not password_stdin:
+        raise click.UsageError("give the password on stdin with --password-stdin")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.group()
+def admin() -> None:
+    """Manage the users of the web dashboard."""
+
+
+@admin.command("add")
+@click.argument("email")
+@_PASSWORD_STDIN
+@click.option("--role", type=click.Choice(ROLES), default="owner", show_default=True)
+@pass_cli
+def add(cli_ctx: CliContext, email: str, password_stdin: bool, role: str) -> None:
+    """Add the dashboard user EMAIL (password: 10 characters or more)."""
+    _add(cli_ctx, email, _read_password(password_stdin), role)
+
+
+@run_async
+async def _add(cli_ctx: CliContext, email: str, password: str, role: str) -> None:
+    async with cli_ctx.services() as services:
+        user = await create_admin(
+            services.db, Passwords(), email=email, password=password, role=role, now=utcnow()
+        )
+    click.echo(f"dashboard user {user.email} added ({user.role})")
+
+
+@admin.command("list")
+@pass_cli
+@run_async
+async def list_(cli_ctx: CliContext) -> None:
+    """List the dashboard users."""
+    async with cli_ctx.services() as services:
+        users = await list_admins(services.db)
+    print_table(
+        "Dashboard users",
+        ("Email", "Role", "Created", "Last login"),
+        (
+            (
+                u.email,
+                u.role,
+                u.created_at.strftime("%Y-%m-%d %H:%M"),
+                u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never",
+            )
+            for u in users
+        ),
+    )
+
+
+@admin.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@pass_cli
+@run_async
+async def set_role_(cli_ctx: CliContext, email: str, role: str) -> None:
+    """Give EMAIL another ROLE (the last owner keeps theirs)."""
+    async with cli_ctx.services() as services:
+        user = await set_role(services.db, email, role)
+    click.echo(f"{user.email} is now {user.role}")
+
+
+@admin.command("passwd")
+@click.argument("email")
+@_PASSWORD_STDIN
+@pass_cli
+def passwd(cli_ctx: CliContext, email: str, password_stdin: bool) -> None:
+    """Set the password of the dashboard user EMAIL."""
+    _passwd(cli_ctx, email, _read_password(password_stdin))
+
+
+@run_async
+async def _passwd(cli_ctx: CliContext, email: str, password: str) -> None:
+    async with cli_ctx.services() as services:
+        await set_password(services.db, Passwords(), email, password)
+    click.echo(f"password of {email.strip().lower()} changed")
+
+
+@admin.command("remove")
+@click.argument("email")
+@pass_cli
+@run_async
+async def remove(cli_ctx: CliContext, email: str) -> None:
+    """Remove the dashboard user EMAIL and end their sessions."""
+    async with cli_ctx.services() as services:
+        await remove_admin(services.db, email)
+    click.echo(f"dashboard user {email.strip().lower()} removed")
+
+
+COMMANDS = [admin]
