@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from courriel.marketing import dailystats
 from courriel.marketing.campaigns import stats
 from courriel.marketing.commerce import upsert_statement
 from courriel.storage.models.campaigns import campaign_stats, order_attributions
@@ -82,7 +83,7 @@ async def attribute_order(
     if order is None:
         return False
     revenue = _net(order)
-    if await _adjust(conn, order_id, revenue):
+    if await _adjust(conn, order_id, revenue, order.placed_at):
         return True
     if order.contact_id is None:
         return False
@@ -105,10 +106,11 @@ async def attribute_order(
     )
     if inserted.first() is None:
         # A concurrent transaction attributed it first (PostgreSQL): adjust instead.
-        return await _adjust(conn, order_id, revenue)
+        return await _adjust(conn, order_id, revenue, order.placed_at)
     await conn.run_sync(
         lambda c: stats.bump(c, campaign_id, variant_id, orders=1, revenue_minor=revenue)
     )
+    await dailystats.bump_in(conn, "revenue_minor", order.placed_at, revenue)
     return True
 
 
@@ -117,16 +119,20 @@ async def refresh_revenue(conn: AsyncConnection, order_id: int) -> bool:
     attributes an order that is not. False when the order has no attribution."""
     order = (
         await conn.execute(
-            select(orders.c.total_minor, orders.c.refunded_minor, orders.c.status).where(
-                orders.c.id == order_id
-            )
+            select(
+                orders.c.total_minor,
+                orders.c.refunded_minor,
+                orders.c.status,
+                orders.c.placed_at,
+            ).where(orders.c.id == order_id)
         )
     ).first()
-    return order is not None and await _adjust(conn, order_id, _net(order))
+    return order is not None and await _adjust(conn, order_id, _net(order), order.placed_at)
 
 
-async def _adjust(conn: AsyncConnection, order_id: int, revenue: int) -> bool:
-    """Bring an existing attribution to ``revenue``; False when there is none."""
+async def _adjust(conn: AsyncConnection, order_id: int, revenue: int, placed_at: datetime) -> bool:
+    """Bring an existing attribution to ``revenue``; False when there is none. The day
+    totals move on the order's day (``placed_at``), where its revenue was counted."""
     row = (
         await conn.execute(
             select(
@@ -147,6 +153,7 @@ async def _adjust(conn: AsyncConnection, order_id: int, revenue: int) -> bool:
         )
         campaign_id, variant_id = int(row.campaign_id), int(row.variant_id)
         await conn.run_sync(lambda c: stats.bump(c, campaign_id, variant_id, revenue_minor=delta))
+        await dailystats.bump_in(conn, "revenue_minor", placed_at, delta)
     return True
 
 

@@ -57,6 +57,7 @@ from courriel.errors import BlobMissing, CourrielError, InvalidInput, NotFound
 from courriel.mail.arf import parse_arf
 from courriel.mail.bouncetypes import BouncedRecipient, BounceReport, load_message
 from courriel.mail.dsnparse import parse_bounce
+from courriel.marketing import dailystats
 from courriel.marketing.campaigns import stats
 from courriel.marketing.campaigns.tokens import VERP_PREFIX, Ref, parse_verp
 from courriel.marketing.campaigns.tracking import EVENT_SOURCE, message_properties, unsubscribe_in
@@ -189,6 +190,9 @@ def record_delivered(conn: Connection, refs: Sequence[Ref], now: datetime) -> in
         emails.update(conn.execute(found).scalars())
     for (campaign_id, variant_id), count in sorted(per_variant.items()):
         stats.bump(conn, campaign_id, variant_id, delivered=count)
+    # After every campaign_stats row (dailystats' lock order). Transactional messages have
+    # no delivered mark: each delivery the worker reports counts once.
+    dailystats.bump(conn, "delivered", now, sum(per_variant.values()) + len(message_ids))
     _reset_soft(conn, emails)
     return sum(per_variant.values())
 
@@ -395,6 +399,7 @@ async def _complaint(
     await _suppress(conn, who.email, "complaint", f"ARF {feedback_type} about {who.ref}", now)
     if await _first(conn, who.ref, "complained_at", "complained", now):
         await _bump(conn, who, complaints=1)
+        await dailystats.bump_in(conn, "complained", now)
     props = {**await message_properties(conn, who), "feedback_type": feedback_type}
     await _event(conn, who, "Marked Email as Spam", props, now, key=f"complaint:{who.ref}")
     return f"complaint ({feedback_type}) about {who.ref}: unsubscribed and suppressed"
@@ -416,6 +421,7 @@ async def _bounce(
     if not await _first(conn, who.ref, "bounced_at", "bounced", now):
         return f"{text}: already counted"
     await _bump(conn, who, bounced=1)
+    await dailystats.bump_in(conn, "bounced", now)
     soft_in_row = await _bounce_state(conn, who.email, worst, now)
     props = {
         **await message_properties(conn, who),

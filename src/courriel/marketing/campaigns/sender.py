@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import DeliveryRefused, InvalidInput, StorageError
+from courriel.marketing import dailystats
 from courriel.marketing.campaigns import abtest, stats
 from courriel.marketing.campaigns.audience import address_hashes, freeze, not_suppressed
 from courriel.marketing.campaigns.message import (
@@ -538,4 +539,6 @@ class _MarkSent:
             .values(status="sent", sent_at=self.now, variant_id=self.variant_id)
         )
         if result.rowcount == 1:
+            # The day's total first: every batch takes it before any campaign_stats row.
+            dailystats.bump(conn, "sent", self.now)
             stats.bump(conn, self.campaign_id, self.variant_id, sent=1)

@@ -44,6 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
+from courriel.marketing import dailystats
 from courriel.marketing.campaigns import stats
 from courriel.marketing.campaigns.tokens import Ref
 from courriel.marketing.commerce import EventData, append_event, upsert_statement
@@ -161,6 +162,7 @@ async def _open_in(
 ) -> None:
     first = await _mark_first(conn, who.ref, "opened_at", now)
     await _bump(conn, who, opens=1, unique_opens=1 if first else 0)
+    await dailystats.bump_in(conn, "opened", now, 1 if first else 0)
     await _event(conn, who, "Opened Email", props, now=now)
 
 
@@ -230,9 +232,11 @@ async def record_click(
         if await _mark_first(conn, ref, "opened_at", now):
             # Images blocked: the click proves the mail was opened.
             await _bump(conn, who, opens=1, unique_opens=1)
+            await dailystats.bump_in(conn, "opened", now)
             await _event(conn, who, "Opened Email", {**props, "implied": True}, now=now)
         first = await _mark_first(conn, ref, "clicked_at", now)
         await _bump(conn, who, clicks=1, unique_clicks=1 if first else 0)
+        await dailystats.bump_in(conn, "clicked", now, 1 if first else 0)
         click_props = {**props, "url": url}
         key = f"click:{ref}:{url_hash}"
         first_on_url = await _event(conn, who, "Clicked Email", click_props, now=now, key=key)
@@ -280,6 +284,7 @@ async def unsubscribe_in(
         await set_consent(conn, who.contact_id, change, now=now)
     if await _mark_first(conn, ref, "unsubscribed_at", now):
         await _bump(conn, who, unsubscribes=1)
+        await dailystats.bump_in(conn, "unsubscribed", now)
     props = {**await message_properties(conn, who), "method": method}
     await _event(conn, who, "Unsubscribed", props, now=now, key=f"unsubscribe:{ref}")
     return who

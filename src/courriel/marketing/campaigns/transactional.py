@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
+from courriel.marketing import dailystats
 from courriel.marketing.campaigns.message import (
     Author,
     Content,
@@ -354,12 +355,15 @@ async def _release(db: Database, message_id: int) -> None:
         await conn.execute(delete(tm).where(tm.c.id == message_id, tm.c.status == "pending"))
 
 
-def _mark_queued(message_id: int, subject: str) -> Callable[[Connection], None]:
-    """The ``on_commit`` of a copy: its row becomes ``queued`` with the message."""
+def _mark_queued(message_id: int, subject: str, now: datetime) -> Callable[[Connection], None]:
+    """The ``on_commit`` of a copy: its row becomes ``queued`` with the message, and the
+    day's ``sent`` total moves (once: only a pending row turns queued)."""
 
     def mark(conn: Connection) -> None:
         pending = (tm.c.id == message_id) & (tm.c.status == "pending")
-        conn.execute(update(tm).where(pending).values(status="queued", subject=subject))
+        result = conn.execute(update(tm).where(pending).values(status="queued", subject=subject))
+        if result.rowcount == 1:
+            dailystats.bump(conn, "sent", now)
 
     return mark
 
@@ -377,7 +381,7 @@ async def _send(
             recipient=copy.recipient,
             message=copy.message,
             transactional=True,
-            on_commit=_mark_queued(message_id, subject),
+            on_commit=_mark_queued(message_id, subject, now),
         )
     except Exception:
         await _release(db, message_id)
