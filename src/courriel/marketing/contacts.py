@@ -19,11 +19,11 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,11 +39,12 @@ from courriel.marketing.normalise import (
     normalise_time_zone,
 )
 from courriel.marketing.suppression import is_forgotten
-from courriel.marketing.types import Contact, ContactData
-from courriel.storage.models.marketing import contact_tags, contacts
+from courriel.marketing.types import CONSENT_STATUSES, Contact, ContactData
+from courriel.storage.models.marketing import contact_tags, contacts, list_members
 
 __all__ = [
     "FORGOTTEN_MESSAGE",
+    "ContactFilter",
     "contact_to_dict",
     "delete_contact",
     "find_contact_id",
@@ -328,7 +329,51 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_query(query: str | None, after_id: int, limit: int) -> Select[Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactFilter:
+    """Narrowing of a contact search (None: no condition); the dashboard's filters."""
+
+    list_id: int | None = None  # subscribed or pending members of this list
+    tag: str | None = None  # contacts with this tag (exact, as stored)
+    email_status: str | None = None  # subscribed | unsubscribed | pending | never
+    country: str | None = None  # ISO 3166-1 alpha-2
+
+
+def _filtered(statement: Select[Any], where: ContactFilter) -> Select[Any]:
+    if where.list_id is not None:
+        statement = statement.where(
+            exists().where(
+                list_members.c.contact_id == contacts.c.id,
+                list_members.c.list_id == where.list_id,
+                list_members.c.status.in_(("subscribed", "pending")),
+            )
+        )
+    if where.tag is not None:
+        statement = statement.where(
+            exists().where(
+                contact_tags.c.contact_id == contacts.c.id, contact_tags.c.tag == where.tag
+            )
+        )
+    if where.email_status is not None:
+        statement = statement.where(contacts.c.email_status == where.email_status)
+    if where.country is not None:
+        statement = statement.where(contacts.c.country == where.country)
+    return statement
+
+
+def _check_filter(where: ContactFilter) -> ContactFilter:
+    if where.email_status is not None and where.email_status not in CONSENT_STATUSES:
+        raise InvalidInput(f"must be one of {', '.join(CONSENT_STATUSES)}", field="status")
+    country = where.country
+    if country is not None:
+        country = normalise_country(country)
+    tag = where.tag.strip() if where.tag is not None else None
+    return replace(where, country=country, tag=tag or None)
+
+
+def _search_query(
+    query: str | None, after_id: int, limit: int, where: ContactFilter | None = None
+) -> Select[Any]:
     statement = select(contacts).where(contacts.c.id > after_id)
     if query is not None and query.strip():
         pattern = _escape_like(query.strip().lower()) + "%"
@@ -339,11 +384,18 @@ def _search_query(query: str | None, after_id: int, limit: int) -> Select[Any]:
                 func.lower(contacts.c.last_name).like(pattern, escape="\\"),
             )
         )
+    if where is not None:
+        statement = _filtered(statement, where)
     return statement.order_by(contacts.c.id).limit(limit)
 
 
 async def search_contacts(
-    conn: AsyncConnection, *, query: str | None, after_id: int = 0, limit: int = 100
+    conn: AsyncConnection,
+    *,
+    query: str | None,
+    after_id: int = 0,
+    limit: int = 100,
+    where: ContactFilter | None = None,
 ) -> list[Contact]:
     """Contacts whose address, first or last name starts with ``query`` (case-insensitive).
 
@@ -352,15 +404,20 @@ async def search_contacts(
         query: the prefix; None or blank lists every contact.
         after_id: the cursor: only contacts with a greater id (the last id of the previous page).
         limit: page size, 1 to 1000.
+        where: more conditions (list, tag, consent status, country), all of which hold.
 
     Raises:
-        InvalidInput: ``limit`` or ``after_id`` out of range.
+        InvalidInput: ``limit`` or ``after_id`` out of range, an unknown status
+            (field "status") or country (field "country").
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be 1 to {MAX_PAGE}", field="limit")
     if after_id < 0:
         raise InvalidInput("must not be negative", field="after_id")
-    rows = (await conn.execute(_search_query(query, after_id, limit))).mappings().all()
+    if where is not None:
+        where = _check_filter(where)
+    statement = _search_query(query, after_id, limit, where)
+    rows = (await conn.execute(statement)).mappings().all()
     tags = await _tags_of(conn, [int(row["id"]) for row in rows])
     return [_to_contact(row, tags.get(int(row["id"]), ())) for row in rows]
 
