@@ -178,8 +178,8 @@
   }
 
   function withinDays(node, path) {
-    return input(node, "within_days", path, "In the last … days (empty: all time)", "days",
-      {optional: true});
+    return input(node, "within_days", path, "In the last … days", "days",
+      {optional: true, placeholder: "all time"});
   }
 
   // -- value of an operator -----------------------------------------------------------
