@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.integration.web.dashboard.conftest import Users
 
 from courriel.marketing.commerce import EventData, append_event
 from courriel.marketing.contacts import find_contact_id
@@ -18,7 +19,6 @@ from courriel.marketing.csvio import import_contacts
 from courriel.marketing.suppression import is_forgotten
 from courriel.storage.models.marketing import lists
 from courriel.web.app import WebServices
-from tests.integration.web.dashboard.conftest import Users
 
 CSV = (
     "email,first_name,last_name,country,tags,email_consent,plan\r\n"
@@ -44,7 +44,9 @@ async def _seed(services: WebServices) -> dict[str, int]:
 
 async def _list_id(services: WebServices, name: str) -> int:
     async with services.db.read() as conn:
-        return int((await conn.execute(select(lists.c.id).where(lists.c.name == name))).scalar_one())
+        return int(
+            (await conn.execute(select(lists.c.id).where(lists.c.name == name))).scalar_one()
+        )
 
 
 def _emails(html: str) -> list[str]:
