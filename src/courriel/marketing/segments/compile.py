@@ -149,7 +149,7 @@ def count_query(node: t.Node, *, now: datetime) -> Select[AnyValue]:
     plain = select(func.count()).select_from(contacts).where(compile_segment(node, now=now))
     split = _grouped_driver(node, now)
     if split is None:
-        return select(plain.scalar_subquery())
+        return plain
     grouped, others = split
     driver = grouped.cte("segment_driver")
     joined = driver.join(contacts, contacts.c.id == driver.c.contact_id)
