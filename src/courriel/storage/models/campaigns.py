@@ -168,6 +168,7 @@ transactional_messages = Table(
     Column("opened_at", UTCDateTime(), nullable=True),
     Column("clicked_at", UTCDateTime(), nullable=True),
     Index("ix_transactional_messages_created_at", "created_at"),
+    Index("ix_transactional_messages_contact_id", "contact_id", "created_at", "id"),
 )
 
 feedback_reports = Table(
