@@ -7,8 +7,10 @@ both engines.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from tests.integration.web.conftest import RecordingMailer
 from tests.integration.web.dashboard.conftest import Users
 
@@ -82,19 +84,46 @@ async def test_posts_without_csrf_are_refused(users: Users, services: WebService
     assert await _member_rows(services, news.id) == [("ann@shop.test", "subscribed")]
 
 
-async def test_the_index_counts_nothing_until_asked(users: Users, services: WebServices) -> None:
+class _Statements:
+    """The SQL texts the app's engine runs inside the ``with`` (lower case)."""
+
+    def __init__(self, services: WebServices) -> None:
+        self.engine = services.db.engine.sync_engine
+        self.sql: list[str] = []
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.sql.append(statement.lower())
+
+    def __enter__(self) -> _Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def counts_members(self) -> bool:
+        return any("list_members" in sql and "count(" in sql for sql in self.sql)
+
+
+async def test_pages_count_nothing_until_asked(users: Users, services: WebServices) -> None:
     news = await _list(services)
     await _list(services, "Weekly", doi=True)
     await _subscribe(services, news.id, "a@shop.test", "b@shop.test")
     viewer = await users.login("viewer")
-    index = await viewer.get("/lists")
+    with _Statements(services) as seen:
+        index = await viewer.get("/lists")
+    assert not any("list_members" in sql for sql in seen.sql)
     assert f'hx-get="/lists/{news.id}/count"' in index.text
     assert "subscribed" not in index.text  # no count rendered on load
     assert index.text.index("News") < index.text.index("Weekly")
-    count = await viewer.get(f"/lists/{news.id}/count", headers={"HX-Request": "true"})
-    assert (
-        "<strong>2</strong> subscribed" in count.text and "<strong>0</strong> pending" in count.text
-    )
+    with _Statements(services) as seen:
+        detail = await viewer.get(f"/lists/{news.id}")
+    assert detail.status_code == 200 and not seen.counts_members()
+    with _Statements(services) as seen:
+        count = await viewer.get(f"/lists/{news.id}/count", headers={"HX-Request": "true"})
+    assert seen.counts_members()
+    assert "<strong>2</strong> subscribed" in count.text
+    assert "<strong>0</strong> pending" in count.text
     assert "<html" not in count.text  # a fragment
 
 
