@@ -31,7 +31,7 @@ from courriel.config.durations import parse_duration
 from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.campaigns import service
 from courriel.marketing.campaigns.report import CampaignReport, Counts, campaign_report
-from courriel.marketing.campaigns.service import AbSettings, Campaign, Metric
+from courriel.marketing.campaigns.service import AB_DEFAULTS, AbSettings, Campaign, Metric
 from courriel.marketing.lists import find_list
 from courriel.marketing.templates.service import get_template_by_name
 from courriel.storage.models.marketing import segments
@@ -137,14 +137,20 @@ def _ab(
         if sample is not None or wait is not None or metric is not None:
             fail("--subject-b/--template-b: an A/B test needs a second subject or template")
         return None
-    try:
-        seconds = int(parse_duration(wait or "4h").total_seconds())
-    except InvalidInput as exc:
-        fail(f"--ab-wait: {exc}")
-        raise  # pragma: no cover - fail() exits
-    chosen: Metric = "revenue" if metric == "revenue" else "clicks"
+    seconds = AB_DEFAULTS.wait_seconds
+    if wait is not None:
+        try:
+            seconds = int(parse_duration(wait).total_seconds())
+        except InvalidInput as exc:
+            fail(f"--ab-wait: {exc}")
+            raise  # pragma: no cover - fail() exits
+    chosen: Metric = AB_DEFAULTS.metric
+    if metric in ("clicks", "revenue"):
+        chosen = "revenue" if metric == "revenue" else "clicks"
     return AbSettings(
-        sample_percent=20 if sample is None else sample, wait_seconds=seconds, metric=chosen
+        sample_percent=AB_DEFAULTS.sample_percent if sample is None else sample,
+        wait_seconds=seconds,
+        metric=chosen,
     )
 
 
@@ -165,9 +171,20 @@ def _ab(
 @click.option("--preheader", help="The preview text shown after the subject.")
 @click.option("--subject-b", help="A/B test: the second subject.")
 @click.option("--template-b", help="A/B test: the second template's name.")
-@click.option("--ab-sample", type=int, help="A/B test: percent of the audience tested (20).")
-@click.option("--ab-wait", help="A/B test: wait before picking the winner (4h).")
-@click.option("--ab-metric", type=click.Choice(["clicks", "revenue"]), help="Winner by (clicks).")
+@click.option(
+    "--ab-sample",
+    type=int,
+    help=f"A/B test: percent of the audience tested ({AB_DEFAULTS.sample_percent}).",
+)
+@click.option(
+    "--ab-wait",
+    help=f"A/B test: wait before picking the winner ({AB_DEFAULTS.wait_seconds // 3600}h).",
+)
+@click.option(
+    "--ab-metric",
+    type=click.Choice(["clicks", "revenue"]),
+    help=f"Winner by ({AB_DEFAULTS.metric}).",
+)
 @click.option("--at", "at", help="Send at this ISO-8601 time when sent (default: at once).")
 @pass_cli
 @run_async

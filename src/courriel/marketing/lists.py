@@ -49,6 +49,7 @@ __all__ = [
     "CONFIRM_MAX_AGE",
     "CONFIRM_PURPOSE",
     "ListMember",
+    "ListName",
     "OptIn",
     "build_confirmation",
     "confirm",
@@ -59,6 +60,7 @@ __all__ = [
     "find_list",
     "get_list",
     "list_lists",
+    "list_names",
     "list_to_dict",
     "members",
     "send_outbox",
@@ -89,6 +91,14 @@ class ListMember:
     status: str
     added_at: datetime
     confirmed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListName:
+    """A list's id and name, for pickers and labels (no member counts)."""
+
+    id: int
+    name: str
 
 
 def _check_name(name: str) -> str:
@@ -191,6 +201,17 @@ async def list_lists(conn: AsyncConnection, *, counts: bool = True) -> list[Mail
         return [_to_list(row) for row in rows]
     found = await _counts(conn, [int(row.id) for row in rows])
     return [_to_list(row, found.get(int(row.id))) for row in rows]
+
+
+async def list_names(conn: AsyncConnection) -> list[ListName]:
+    """Every list's id and name, by name: one read of ``lists``, never of its members.
+
+    For pages that only name lists (filters, pickers, labels): :func:`list_lists` counts
+    every list's members, which grows with ``list_members`` (design.md: nothing is counted
+    on page load).
+    """
+    rows = await conn.execute(select(lists.c.id, lists.c.name).order_by(lists.c.name))
+    return [ListName(id=int(row.id), name=row.name) for row in rows]
 
 
 async def delete_list(conn: AsyncConnection, list_id: int) -> None:

@@ -47,9 +47,9 @@ class AudienceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, froze
 class AbIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
     """An A/B test: a sample gets the variants, the winner goes to the rest."""
 
-    sample_percent: int = 20
-    wait_seconds: int = 4 * 3600
-    metric: Literal["clicks", "revenue"] = "clicks"
+    sample_percent: int = service.AB_DEFAULTS.sample_percent
+    wait_seconds: int = service.AB_DEFAULTS.wait_seconds
+    metric: Literal["clicks", "revenue"] = service.AB_DEFAULTS.metric
 
 
 class CampaignIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
