@@ -1,10 +1,13 @@
 """The dashboard's Campaigns section: the list, one campaign's progress and report, and
 its state changes (send a draft, pause, resume, cancel).
 
-Every number comes from the campaign service and :func:`courriel.marketing.campaigns.
-report.campaign_report` (the pre-aggregated counters ``courriel campaign report`` and
-``GET /api/v1/campaigns/{id}/report`` read); state changes call the same service functions
-as the API. The wizard lives in :mod:`courriel.web.dashboard.campaigns_wizard`.
+Every number comes from the campaign service and the pre-aggregated counters
+(``campaign_stats``): a campaign's page reads :func:`courriel.marketing.campaigns.report.
+campaign_report` (what ``courriel campaign report`` and ``GET /api/v1/campaigns/{id}/report``
+read), the list reads a page's totals in one grouped query
+(:func:`~courriel.marketing.campaigns.recent.campaign_totals`), never a report per row.
+State changes call the same service functions as the API. The wizard lives in
+:mod:`courriel.web.dashboard.campaigns_wizard`.
 
 Invariants:
 - While a campaign is scheduled, sending or testing its page polls the progress fragment
@@ -25,13 +28,15 @@ from litestar.response import Redirect
 
 from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.campaigns import service
-from courriel.marketing.campaigns.report import CampaignReport, campaign_report
-from courriel.marketing.lists import list_lists
+from courriel.marketing.campaigns.recent import campaign_totals
+from courriel.marketing.campaigns.report import CampaignReport, Counts, campaign_report
+from courriel.marketing.lists import list_names
 from courriel.marketing.segments import service as segments_service
 from courriel.marketing.templates.service import list_templates
 from courriel.web.app import Services
 from courriel.web.dashboard.access import allow
 from courriel.web.dashboard.campaigns_wizard import TEMPLATE_PAGE
+from courriel.web.dashboard.ids import parse_cursor
 from courriel.web.dashboard.render import page
 
 __all__ = ["ACTIVE", "ROUTES", "chart_data"]
@@ -46,15 +51,22 @@ def _currency(services: Services) -> str:
 
 
 @get("/campaigns", **allow("marketing"))
-async def campaigns_list(
-    request: Request[Any, Any, Any], services: Services, after: int = 0
-) -> Response[str]:
+async def campaigns_list(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """Campaigns by id with their status, audience, sent, rates and revenue."""
-    rows: list[tuple[service.Campaign, CampaignReport]] = []
+    after = parse_cursor(request.query_params.get("after"))
+    if after is None:
+        return page(
+            request,
+            "error.html",
+            status=422,
+            active="campaigns",
+            title="Bad link",
+            message="This page link is not valid: start again from the list of campaigns.",
+        )
     async with services.db.read() as conn:
-        found = await service.list_campaigns(conn, after_id=max(0, after), limit=PAGE)
-        for campaign in found:
-            rows.append((campaign, await campaign_report(conn, campaign.id)))
+        found = await service.list_campaigns(conn, after_id=after, limit=PAGE)
+        totals = await campaign_totals(conn, [campaign.id for campaign in found])
+    rows: list[tuple[service.Campaign, Counts]] = [(c, totals[c.id]) for c in found]
     following = found[-1].id if len(found) == PAGE else None
     return page(
         request,
@@ -103,7 +115,7 @@ async def _detail(
             campaign = await service.get_campaign(conn, campaign_id)
             progress = await service.progress(conn, campaign_id)
             report = await campaign_report(conn, campaign_id)
-            names = {("list", item.id): item.name for item in await list_lists(conn)}
+            names = {("list", item.id): item.name for item in await list_names(conn)}
             templates = {t.id: t.name for t in await list_templates(conn, limit=TEMPLATE_PAGE)}
     except NotFound:
         return _not_found(request, campaign_id)

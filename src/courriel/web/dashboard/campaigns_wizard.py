@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -30,11 +31,12 @@ from litestar.response import Redirect
 from courriel.errors import InvalidInput
 from courriel.marketing.campaigns import service
 from courriel.marketing.campaigns.audience import count_audience
-from courriel.marketing.lists import list_lists
+from courriel.marketing.lists import list_names
 from courriel.marketing.segments import service as segments_service
 from courriel.marketing.templates.service import list_templates
 from courriel.web.app import Services
 from courriel.web.dashboard.access import allow
+from courriel.web.dashboard.ids import parse_id
 from courriel.web.dashboard.render import page
 
 __all__ = ["ROUTES", "Choice", "parse_audience"]
@@ -64,29 +66,36 @@ class Choice:
     kind: str
     id: int
     name: str
-    note: str  # "120 subscribed" for lists; "" for segments
 
 
 def parse_audience(values: dict[str, str] | Any) -> list[tuple[str, int]]:
-    """The ("list" | "segment", id) entries ticked in a form or query string."""
+    """The ("list" | "segment", id) entries ticked in a form or query string.
+
+    Raises:
+        InvalidInput: a ``list:`` or ``segment:`` key whose id no row can have (outside
+            1..2^63-1): the same answer as for an unknown id (field ``audience``).
+    """
     entries: list[tuple[str, int]] = []
     for key in values:
-        kind, _, ident = str(key).partition(":")
-        if kind in ("list", "segment") and ident.isdigit():
-            entries.append((kind, int(ident)))
+        kind, colon, ident = str(key).partition(":")
+        if kind not in ("list", "segment") or not colon:
+            continue
+        found = parse_id(ident)
+        if found is None:
+            raise InvalidInput(f"no {kind} {ident[:40]}", field="audience")
+        entries.append((kind, found))
     return entries
 
 
 async def _choices(services: Services) -> tuple[list[Choice], list[Any]]:
+    # Names only: the live count below says how many contacts the ticked ones reach, so
+    # loading the page counts no list's members (design.md, nothing counted on load).
     async with services.db.read() as conn:
-        found_lists = await list_lists(conn)
+        found_lists = await list_names(conn)
         templates = await list_templates(conn, limit=TEMPLATE_PAGE)
-    choices = [
-        Choice(f"list:{item.id}", "list", item.id, item.name, f"{item.subscribed:,} subscribed")
-        for item in found_lists
-    ]
+    choices = [Choice(f"list:{item.id}", "list", item.id, item.name) for item in found_lists]
     choices += [
-        Choice(f"segment:{seg.id}", "segment", seg.id, seg.name, "")
+        Choice(f"segment:{seg.id}", "segment", seg.id, seg.name)
         for seg in await segments_service.list(services.db)
     ]
     return choices, templates
@@ -100,7 +109,10 @@ async def _form_page(
     error: InvalidInput | None = None,
 ) -> Response[str]:
     choices, templates = await _choices(services)
-    audience = parse_audience(values)
+    try:
+        audience = parse_audience(values)
+    except InvalidInput as exc:
+        audience, error = [], error or exc
     async with services.db.read() as conn:
         count = await count_audience(conn, audience, now=services.clock())
     field = (error.field or "") if error else ""
@@ -119,6 +131,7 @@ async def _form_page(
         error=str(error) if error else "",
         invalid=invalid,
         shop_address=services.shop_address,
+        ab_defaults=service.AB_DEFAULTS,
     )
 
 
@@ -127,60 +140,81 @@ async def new_campaign(request: Request[Any, Any, Any], services: Services) -> R
     """The wizard, empty (or with ?list:ID / ?segment:ID ticked)."""
     values = {str(k): str(v) for k, v in request.query_params.items()}
     values.setdefault("when", "now")
-    values.setdefault("ab_sample", "20")
-    values.setdefault("ab_wait_hours", "4")
+    values.setdefault("ab_sample", str(service.AB_DEFAULTS.sample_percent))
+    values.setdefault("ab_wait_hours", f"{service.AB_DEFAULTS.wait_seconds / 3600:g}")
+    values.setdefault("ab_metric", service.AB_DEFAULTS.metric)
     return await _form_page(request, services, values)
 
 
 @get("/campaigns/audience-count", **allow("marketing"))
 async def audience_count(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The live count of the ticked lists and segments (an htmx fragment)."""
-    audience = parse_audience(dict(request.query_params.items()))
+    try:
+        audience = parse_audience(dict(request.query_params.items()))
+    except InvalidInput as exc:
+        return page(request, "campaigns/_count.html", status=422, count_error=str(exc))
     async with services.db.read() as conn:
         count = await count_audience(conn, audience, now=services.clock())
     return page(request, "campaigns/_count.html", count=count, picked=bool(audience))
 
 
-def _int(value: str | None, field: str, what: str) -> int:
-    text = (value or "").strip()
-    if not text.lstrip("-").isdigit():
+def _id(value: str | None, field: str, what: str) -> int:
+    found = parse_id(value)
+    if found is None:
         raise InvalidInput(what, field=field)
+    return found
+
+
+def _percent(value: str | None) -> int:
+    text = (value or "").strip()
+    if not text:
+        return service.AB_DEFAULTS.sample_percent
+    # At most 3 digits: the service's 1..99 check then names the range.
+    if not text.isascii() or not text.isdigit() or len(text) > 3:
+        raise InvalidInput("the test size is a percentage from 1 to 99", field="ab_sample")
     return int(text)
+
+
+def _wait_seconds(value: str | None) -> int:
+    """Hours typed in the form as seconds; the service bounds them (0..30 days)."""
+    text = (value or "").strip()
+    if not text:
+        return service.AB_DEFAULTS.wait_seconds
+    try:
+        hours = float(text[:32])
+    except ValueError:
+        hours = math.nan
+    # float() also reads "inf", "nan" and "1e400" (inf): none is a duration.
+    if not math.isfinite(hours) or not 0 <= hours * 3600 <= service.AB_MAX_WAIT_SECONDS:
+        days = service.AB_MAX_WAIT_SECONDS // 86_400
+        raise InvalidInput(
+            f"the test duration is a number of hours, 0 to {days * 24}", field="ab_wait_hours"
+        )
+    return round(hours * 3600)
 
 
 def _ab(data: dict[str, str]) -> service.AbSettings | None:
     if data.get("ab") != "on":
         return None
-    # Empty fields take the API's defaults (20 %, 4 h, clicks).
-    hours = (data.get("ab_wait_hours") or "").strip() or "4"
-    try:
-        wait = round(float(hours) * 3600)
-    except ValueError:
-        raise InvalidInput(
-            "the test duration is a number of hours", field="ab_wait_hours"
-        ) from None
-    metric = data.get("ab_metric") or "clicks"
+    # Empty fields take the service's defaults (AB_DEFAULTS, as the API and the CLI).
+    metric = data.get("ab_metric") or service.AB_DEFAULTS.metric
     if metric not in ("clicks", "revenue"):
         raise InvalidInput("the winner is picked by clicks or by revenue", field="ab_metric")
     return service.AbSettings(
-        sample_percent=_int(
-            (data.get("ab_sample") or "").strip() or "20",
-            "ab_sample",
-            "the test size is a percentage",
-        ),
-        wait_seconds=wait,
+        sample_percent=_percent(data.get("ab_sample")),
+        wait_seconds=_wait_seconds(data.get("ab_wait_hours")),
         metric="revenue" if metric == "revenue" else "clicks",
     )
 
 
 def _variants(data: dict[str, str], ab: service.AbSettings | None) -> list[tuple[str, int]]:
-    template_a = _int(data.get("template_a"), "template_a", "choose a template")
+    template_a = _id(data.get("template_a"), "template_a", "choose a template")
     subject_a = data.get("subject_a", "")
     variants = [(subject_a, template_a)]
     if ab is not None:
         subject_b = (data.get("subject_b") or "").strip() or subject_a
         raw_b = (data.get("template_b") or "").strip()
-        template_b = _int(raw_b, "template_b", "choose a template") if raw_b else template_a
+        template_b = _id(raw_b, "template_b", "choose a template") if raw_b else template_a
         if (subject_b, template_b) == (subject_a.strip(), template_a):
             raise InvalidInput(
                 "variant B must differ from A in its subject or its template", field="subject_b"

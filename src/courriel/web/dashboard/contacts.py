@@ -33,7 +33,7 @@ from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.consent import consent_history
 from courriel.marketing.contacts import ContactFilter, get_contact, search_contacts
 from courriel.marketing.gdpr import export_person, forget
-from courriel.marketing.lists import list_lists
+from courriel.marketing.lists import list_names
 from courriel.marketing.profile import contact_lists, timeline
 from courriel.marketing.types import CONSENT_STATUSES
 from courriel.web.app import Services
@@ -64,7 +64,8 @@ def require_marketer(request: Request[Any, Any, Any], what: str) -> None:
 def _int(value: str | None, field: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or len(value) > 18:
+    # isascii: str.isdigit() also accepts "²", which int() refuses.
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
         raise InvalidInput("must be a whole number", field=field)
     return int(value)
 
@@ -110,7 +111,7 @@ async def contacts_page(request: Request[Any, Any, Any], services: Services) -> 
     if request.headers.get("hx-request") == "true":
         return page(request, "contacts/_results.html", status=status, params=params, **context)
     async with services.db.read() as conn:
-        all_lists = await list_lists(conn)
+        all_lists = await list_names(conn)  # names only: no member is counted
     return page(
         request,
         "contacts/list.html",

@@ -12,7 +12,11 @@ Invariants:
 - The preview is a GET (the tree in the ``definition`` query parameter, at most
   :data:`MAX_DEFINITION` characters) so that a viewer, who may not POST in this area, can
   preview too. It answers a fragment: the count and the first :data:`PREVIEW_MEMBERS`
-  members, or the parser's message and the path of the value at fault (status 422).
+  members (read in one batch, each linked to its profile), or the parser's message and the
+  path of the value at fault (status 422).
+- The preview and the save read the JSON text through one function,
+  :func:`decode_definition`: any text (bad JSON, nesting too deep for the decoder) is a
+  422 with a message, never a traceback.
 - A bad form (bad JSON, a tree that does not parse, an empty or taken name) re-renders the
   builder with the user's input and the message, status 422 (409 for a taken name): the
   user never loses what they built.
@@ -30,16 +34,15 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
-from courriel.marketing.contacts import get_contact
-from courriel.marketing.lists import list_lists
+from courriel.marketing.contacts import get_contacts
+from courriel.marketing.lists import list_names
 from courriel.marketing.segments import service
 from courriel.marketing.segments.parse import parse_segment, to_json
-from courriel.marketing.segments.tree import Node
 from courriel.web.app import Services
 from courriel.web.dashboard.access import allow, require_session
 from courriel.web.dashboard.render import page
 
-__all__ = ["MAX_DEFINITION", "PREVIEW_MEMBERS", "ROUTES"]
+__all__ = ["MAX_DEFINITION", "PREVIEW_MEMBERS", "ROUTES", "decode_definition"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -54,21 +57,36 @@ def _not_found(request: Request[Any, Any, Any], message: str) -> Response[str]:
     return page(request, "error.html", status=404, title="Segment not found", message=message)
 
 
-def _decode(raw: str | None) -> Node:
-    """The tree of a JSON text. Raises InvalidInput (``field`` is the path in the tree)."""
+def decode_definition(raw: str | None, *, field: str) -> Any:
+    """The JSON value of a definition's text, for :func:`parse_segment` or the service.
+
+    Args:
+        raw: the text from the query string or the form.
+        field: what an error names: ``""`` (the tree's root) for the preview, whose
+            fields are paths in the tree; ``"definition"`` for the form.
+
+    Raises:
+        InvalidInput: no text (or ``null``), not JSON, or nested too deep to decode.
+    """
     if not raw or not raw.strip():
-        raise InvalidInput("the segment has no definition", field="")
+        raise InvalidInput("the segment has no definition", field=field)
     try:
         value = json.loads(raw)
     except ValueError as exc:
-        raise InvalidInput(f"not valid JSON: {exc}", field="") from None
-    return parse_segment(value)
+        raise InvalidInput(f"not valid JSON: {exc}", field=field) from None
+    except RecursionError:
+        # json.loads recurses once per level: ~1,000 levels of [[[…]]] exhaust the stack,
+        # far below MAX_DEFINITION. The parser allows depth 10, so say so.
+        raise InvalidInput("the definition is nested too deep", field=field) from None
+    if value is None:  # update() would read None as "unchanged"
+        raise InvalidInput("the segment has no definition", field=field)
+    return value
 
 
 async def _list_choices(services: Services) -> str:
     """The lists a ``list`` condition may name, as JSON for the builder's select."""
     async with services.db.read() as conn:
-        lists = await list_lists(conn)
+        lists = await list_names(conn)  # names only: no member is counted
     return json.dumps([{"id": item.id, "name": item.name} for item in lists])
 
 
@@ -162,7 +180,7 @@ async def preview(request: Request[Any, Any, Any], services: Services) -> Respon
                 f"the definition is longer than {MAX_DEFINITION:,} characters: save it to count it",
                 field="",
             )
-        node = _decode(raw)
+        node = parse_segment(decode_definition(raw, field=""))
     except InvalidInput as exc:
         return page(
             request, "segments/preview.html", status=422, error=str(exc), field=exc.field or ""
@@ -170,13 +188,8 @@ async def preview(request: Request[Any, Any, Any], services: Services) -> Respon
     now = services.clock()
     total = await service.count(services.db, node, now=now)
     ids = await service.members(services.db, node, limit=PREVIEW_MEMBERS, now=now)
-    members = []
     async with services.db.read() as conn:
-        for contact_id in ids:
-            try:
-                members.append(await get_contact(conn, contact_id))
-            except NotFound:  # deleted between the two reads
-                continue
+        members = await get_contacts(conn, ids)  # one batch; a contact deleted since is left out
     return page(request, "segments/preview.html", total=total, members=members, error="")
 
 
@@ -190,12 +203,7 @@ async def _save(
     definition = str(data.get("definition", ""))
     now = services.clock()
     try:
-        try:
-            tree = json.loads(definition)
-        except ValueError as exc:
-            raise InvalidInput(f"not valid JSON: {exc}", field="definition") from None
-        if tree is None:  # update() would read None as "unchanged"
-            raise InvalidInput("the segment has no definition", field="definition")
+        tree = decode_definition(definition, field="definition")
         # The service parses the tree and names a bad value "definition/<path>", as the API.
         if segment_id is None:
             saved = await service.create(services.db, name=name, definition=tree, now=now)
