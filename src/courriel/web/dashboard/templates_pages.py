@@ -14,6 +14,10 @@ Invariants:
   dashboard's own Content-Security-Policy, unchanged: the canvas needs only inline styles,
   which that policy allows, once GrapesJS's telemetry and its CDN icon font are turned off
   (the browser test fails on any CSP violation or request leaving the server).
+- The visual editor never rewrites a source it would change: ``editor.js`` imports and
+  re-exports every source before the canvas may save it, opens one whose export differs in
+  the code view (saved exactly as written), and writes the canvas's MJML only when the
+  canvas was edited. The form's CRLF line breaks are stored as LF (:func:`_form_source`).
 - A preview is shown in an ``<iframe sandbox srcdoc=…>``: no script runs, and the email's
   HTML never shares the dashboard's origin.
 """
@@ -101,6 +105,16 @@ def _editor(
     )
 
 
+def _form_source(data: dict[str, str]) -> str:
+    """The ``source`` field as the user wrote it in the textarea.
+
+    Browsers send a textarea's line breaks as CRLF (HTML's form submission rules), whatever
+    the text had: turned back into LF, a template saved from the page unchanged is stored
+    unchanged (and mrml, which refuses a CR between the tags of ``<mj-head>``, accepts it).
+    """
+    return data.get("source", "").replace("\r\n", "\n")
+
+
 @get("/templates", **allow("marketing"))
 async def template_list(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """Every template: name, kind, last update, and its actions."""
@@ -136,11 +150,7 @@ async def create_template(
     request: Request[Any, Any, Any], services: Services, data: Form
 ) -> Response[Any]:
     """Compile and store a new template; its editor again with the error when it fails."""
-    name, kind, source = (
-        data.get("name", ""),
-        data.get("kind", "mjml"),
-        data.get("source", ""),
-    )
+    name, kind, source = data.get("name", ""), data.get("kind", "mjml"), _form_source(data)
     try:
         async with services.db.write() as conn:
             made = await add_template(
@@ -187,7 +197,7 @@ async def save_template(
     request: Request[Any, Any, Any], services: Services, template_id: FromPath[int], data: Form
 ) -> Response[Any]:
     """Recompile and store a template's new source (nothing stored when it fails)."""
-    source = data.get("source", "")
+    source = _form_source(data)
     try:
         async with services.db.write() as conn:
             current = await get_template(conn, template_id)

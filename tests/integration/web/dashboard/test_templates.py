@@ -176,6 +176,38 @@ async def test_saving_an_existing_template(users: Users, stored: Template) -> No
     assert (await _template(users.services, stored.id)).source == changed
 
 
+# Formatted by hand, with a head: mrml refuses a CR between <mj-head>'s tags.
+FORMATTED = """<mjml>
+  <mj-head>
+    <mj-title>News</mj-title>
+  </mj-head>
+  <mj-body>
+    <mj-section>
+      <mj-column>
+        <mj-text>Hello {{ contact.first_name | default("there") }}</mj-text>
+      </mj-column>
+    </mj-section>
+  </mj-body>
+</mjml>
+"""
+
+
+async def test_a_textarea_s_crlf_line_breaks_are_stored_as_written(
+    users: Users, stored: Template
+) -> None:
+    # A browser sends a textarea's line breaks as CRLF: the source stored is the LF text
+    # the user saw, on create and on save alike.
+    marketer = await users.login("marketer")
+    sent = FORMATTED.replace("\n", "\r\n")
+    made = await marketer.post("/templates", {"name": "formatted", "kind": "mjml", "source": sent})
+    assert made.status_code == 303, made.text
+    async with users.services.db.read() as conn:
+        assert (await get_template_by_name(conn, "formatted")).source == FORMATTED
+    saved = await marketer.post(f"/templates/{stored.id}", {"source": sent})
+    assert saved.status_code == 303, saved.text
+    assert (await _template(users.services, stored.id)).source == FORMATTED
+
+
 async def test_a_taken_name_is_refused(users: Users, stored: Template) -> None:
     marketer = await users.login("marketer")
     response = await marketer.post(

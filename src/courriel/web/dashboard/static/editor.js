@@ -1,7 +1,9 @@
 // courriel dashboard: the drag-and-drop email editor (GrapesJS with its MJML plugin).
 // Loaded by templates/email_templates/editor.html (no inline script: CSP). The form's
 // <textarea name="source"> is what is saved; the editor writes its MJML there before the
-// form submits, and the "Code view" button swaps the canvas for that textarea.
+// form submits (only when the canvas was edited: an untouched template is saved as it was
+// written), and the "Code view" button swaps the canvas for that textarea. A source the
+// visual editor would not keep as it is opens in the code view (see lossOf).
 (function () {
   "use strict";
 
@@ -34,12 +36,68 @@
     "mj-divider", "mj-social-group", "mj-spacer"
   ];
 
+  // The round-trip guard. GrapesJS rebuilds the MJML from its own model, and what it
+  // does not model (rows of an <mj-raw> or <mj-table>, a self-closing tag followed by a
+  // sibling, "<" inside a tag in text...) is changed or dropped without a word. So a
+  // source is imported and exported once before the visual editor may save it: when the
+  // two differ beyond the rewrites below (which mean the same to a mail client), the page
+  // opens in the code view, which saves the source exactly as written.
+  var SAME_CHARACTER = { "<": 1, ">": 1, "&": 1, "\"": 1, "'": 1 };
+  var decoder = document.createElement("textarea");
+
+  function decodeEntity(entity) {
+    decoder.innerHTML = entity;
+    var text = decoder.value;
+    // &lt; &amp; &quot;... stay as written: decoding them would hide a real change.
+    return text === entity || SAME_CHARACTER[text] ? entity : text;
+  }
+
+  function normalise(mjml) {
+    return mjml
+      .replace(/&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);/g, decodeEntity)
+      .replace(/<(mj-[\w-]+)((?:\s[^<>]*?)?)\s*\/>/g, "<$1$2></$1>") // <mj-x/>: its own pair
+      .replace(/<(br|hr|img|meta|link|input|col|wbr|area|base)\b([^<>]*?)\s*\/>/gi, "<$1$2>")
+      .replace(/=\s*'([^'"]*)'/g, "=\"$1\"") // attribute quotes
+      .replace(/(\sstyle="[^"]*?);\s*"/g, "$1\"") // a style's last ';'
+      .replace(/<\/?tbody>/gi, "") // the parser adds it to every table
+      .replace(/>\s+</g, "><")
+      .replace(/\s+/g, " ")
+      .trim();
+  }
+
+  // Where two normalised texts part, as a short excerpt of the first (for the notice).
+  function firstDifference(a, b) {
+    var i = 0;
+    while (i < a.length && a.charAt(i) === b.charAt(i)) {
+      i += 1;
+    }
+    var from = Math.max(0, i - 30);
+    var tag = a.indexOf("<", from);
+    from = tag >= 0 && tag <= i ? tag : from; // from a tag's start when one is near
+    return (from > 0 ? "…" : "") + a.slice(from, i + 50) + (i + 50 < a.length ? "…" : "");
+  }
+
+  // null when the visual editor keeps ``mjml``; else an excerpt of where it would not.
+  function lossOf(editor, mjml) {
+    var before = normalise(mjml);
+    var after;
+    try {
+      editor.setComponents(mjml);
+      after = normalise(editor.getHtml());
+    } catch (error) {
+      return "the visual editor could not read it (" + error + ")";
+    }
+    return before === after ? null : firstDifference(before, after);
+  }
+
   function start() {
     var container = document.getElementById("gjs");
     var source = document.getElementById("source");
     var codeView = document.getElementById("code-view");
     var toggle = document.getElementById("toggle-code");
     var form = document.getElementById("template-form");
+    var notice = document.getElementById("roundtrip-notice");
+    var where = document.getElementById("roundtrip-where");
     var plugin = window["grapesjs-mjml"];
     if (!container || !source || !window.grapesjs || !plugin) {
       return; // the code view alone still works
@@ -56,7 +114,7 @@
       storageManager: false,
       telemetry: false, // never call home
       cssIcons: "", // no Font Awesome from a CDN
-      components: source.value,
+      components: "",
       plugins: [function (ed) {
         plugin(ed, { blocks: BLOCKS, fonts: {}, imagePlaceholderSrc: PLACEHOLDER });
       }]
@@ -68,31 +126,76 @@
         'd="M7 4h10l1 4H6l1-4zm-2 5h14v11H5V9zm3 2v3h3v-3H8zm5 0v3h3v-3h-3z"/></svg>',
       content: PRODUCTS
     });
+    window.courrielEditor = editor; // for the browser tests and the console
+
+    var codeMode = false;
+    // The editor's export right after it read the source: while the canvas still gives
+    // this, nothing was edited there and the textarea keeps the source as written.
+    var baseline = null;
+
+    function show(code) {
+      codeMode = code;
+      container.hidden = codeMode;
+      codeView.hidden = !codeMode;
+      toggle.setAttribute("aria-pressed", codeMode ? "true" : "false");
+      toggle.textContent = codeMode ? "Visual editor" : "Code view";
+    }
+
+    function warn(loss) {
+      if (notice) {
+        where.textContent = loss;
+        notice.hidden = false;
+      }
+    }
+
+    // Load ``source`` into the canvas; false (and the code view) when it would not survive.
+    function loadVisual(asked) {
+      var loss = lossOf(editor, source.value);
+      if (loss !== null) {
+        warn(loss);
+        var question = "The visual editor would change or drop part of this template " +
+          "(near: " + loss + "). Open it there anyway? Saving from the visual editor " +
+          "then stores its version.";
+        if (!asked || !window.confirm(question)) {
+          show(true);
+          return false;
+        }
+      }
+      baseline = editor.getHtml();
+      show(false);
+      return true;
+    }
+
+    function edited() {
+      return baseline === null || editor.getHtml() !== baseline;
+    }
+
     editor.on("load", function () {
       var blocks = editor.Panels.getButton("views", "open-blocks");
       if (blocks) {
         blocks.set("active", true);
       }
+      loadVisual(false);
+      container.setAttribute("data-checked", codeMode ? "code" : "visual");
     });
-    window.courrielEditor = editor; // for the browser tests and the console
 
-    var codeMode = false;
     toggle.hidden = false;
     toggle.addEventListener("click", function () {
       if (codeMode) {
-        editor.setComponents(source.value);
+        if (!loadVisual(true)) {
+          source.focus();
+          return;
+        }
       } else {
-        source.value = editor.getHtml();
+        if (edited()) {
+          source.value = editor.getHtml();
+        }
+        show(true);
       }
-      codeMode = !codeMode;
-      container.hidden = codeMode;
-      codeView.hidden = !codeMode;
-      toggle.setAttribute("aria-pressed", codeMode ? "true" : "false");
-      toggle.textContent = codeMode ? "Visual editor" : "Code view";
       (codeMode ? source : container).focus();
     });
     form.addEventListener("submit", function () {
-      if (!codeMode) {
+      if (!codeMode && edited()) {
         source.value = editor.getHtml();
       }
     });
