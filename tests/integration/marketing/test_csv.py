@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from courriel.errors import InvalidInput, NotFound
+from courriel.marketing import csvbatch, csvio
 from courriel.marketing.consent import consent_history
 from courriel.marketing.contacts import (
     find_contact_id,
@@ -149,9 +152,11 @@ async def test_repeated_address_in_one_file(database: Database) -> None:
     assert (contact.tags, contact.city) == (("a", "b"), "Rome")
 
 
-async def test_many_batches(database: Database) -> None:
+async def test_many_batches(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # Past INLINE_CHUNKS chunks, rows are normalised in a worker process: bad rows found
     # there keep their line numbers, and batches are still written in file order.
+    # One chunk per transaction on PostgreSQL too, so that progress counts the same.
+    monkeypatch.setattr(csvio, "POSTGRESQL_CHUNKS", 1)
     count = BATCH * (INLINE_CHUNKS + 1) + 5
     body = [f"u{i}@example.com,{i},\n" for i in range(count)]
     body[count - 3] = "bad@example.com,x,12\n"
@@ -268,3 +273,152 @@ async def test_export_protects_every_column_and_round_trips_exactly(database: Da
     again = io.StringIO(newline="")
     await export_contacts(database, again)
     assert again.getvalue() == exported
+
+
+async def test_existing_members_keep_their_status(database: Database) -> None:
+    # A membership that exists is left as it is (an unsubscribed member is not
+    # re-subscribed); contacts new to the list join it; consent still moves, with proof.
+    await import_contacts(
+        database,
+        io.StringIO("email,tags\nn@example.com,a\n"),
+        list_name="News",
+        consent="unsubscribed",
+        now=T0,
+    )
+    report = await import_contacts(
+        database,
+        io.StringIO("email,tags\nn@example.com,a;b\no@example.com,a\n"),
+        list_name="News",
+        consent="subscribed",
+        now=T1,
+    )
+    assert (report.imported, report.updated, report.unchanged) == (1, 1, 0)
+    async with database.read() as conn:
+        news = await find_list(conn, "News")
+        assert news is not None
+        listed = await members(conn, news.id)
+        n_id = await find_contact_id(conn, "n@example.com")
+        assert n_id is not None
+        n = await get_contact(conn, n_id)
+        history = await consent_history(conn, n_id)
+    assert [(m.email, m.status, m.added_at) for m in listed] == [
+        ("n@example.com", "unsubscribed", T0),
+        ("o@example.com", "subscribed", T1),
+    ]
+    assert (n.tags, n.email_status, n.updated_at) == (("a", "b"), "subscribed", T1)
+    assert [p.status for p in history] == ["unsubscribed", "subscribed"]
+
+
+async def test_import_stores_what_the_contact_service_stores(database: Database) -> None:
+    # The import writes through the driver with values converted by the columns' own
+    # SQLAlchemy processors: the stored row (JSON text and timestamps included) is the one
+    # upsert_contact stores for the same data.
+    text = (
+        "email,first_name,phone,country,city,Plan,Note\n"
+        'p@example.com,Zoé,06 12 34 56 78,fr,Paris,gold,"é ""q"""\n'
+    )
+    await import_contacts(database, io.StringIO(text), now=T0)
+    data = ContactData(
+        email="q@example.com",
+        first_name="Zoé",
+        phone="06 12 34 56 78",
+        country="fr",
+        city="Paris",
+        attributes={"Plan": "gold", "Note": 'é "q"'},
+        source="import",
+    )
+    async with database.write() as conn:
+        await upsert_contact(conn, data, now=T0)
+    columns = [c for c in contacts.c if c.name not in ("id", "email")]
+    # The raw values, as the driver returns them (text on SQLite).
+    names = ", ".join(c.name for c in columns)
+    async with database.read() as conn:
+        rows = (
+            await conn.exec_driver_sql(f"SELECT email, {names} FROM contacts ORDER BY email")
+        ).all()
+    assert [row[0] for row in rows] == ["p@example.com", "q@example.com"]
+    assert dict(zip(names.split(", "), rows[0][1:], strict=True)) == dict(
+        zip(names.split(", "), rows[1][1:], strict=True)
+    )
+
+
+async def test_reimport_in_many_batches(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two-row batches: the first batch of the second import tries its rows as new (as the
+    # first import's batches were) and merges those that exist; the next ones read first.
+    # Both ways give the same contacts.
+    monkeypatch.setattr(csvio, "BATCH", 2)
+    monkeypatch.setattr(csvio, "POSTGRESQL_CHUNKS", 1)
+    first = "email,tags,city\n" + "".join(f"r{i}@example.com,a,Oslo\n" for i in range(6))
+    await import_contacts(database, io.StringIO(first), consent="pending", now=T0)
+    second = "email,tags,city\n" + "".join(
+        f"r{i}@example.com,{'b' if i % 2 else 'a'},{'Rome' if i < 3 else ''}\n" for i in range(8)
+    )
+    report = await import_contacts(database, io.StringIO(second), consent="pending", now=T1)
+    assert (report.imported, report.updated, report.unchanged, report.errors) == (2, 5, 1, [])
+    async with database.read() as conn:
+        found = {c.email: c for c in await search_contacts(conn, query=None)}
+    assert sorted(found) == [f"r{i}@example.com" for i in range(8)]
+    for i in range(8):
+        contact = found[f"r{i}@example.com"]
+        tags = ("a",) if i % 2 == 0 else ("b",) if i > 5 else ("a", "b")
+        city = "Rome" if i < 3 else "Oslo" if i < 6 else None
+        changed = i < 6 and (i < 3 or i % 2 == 1)
+        assert (contact.tags, contact.city, contact.email_status) == (tags, city, "pending")
+        assert contact.updated_at == (T1 if changed or i > 5 else T0), i
+
+
+async def test_attributes_follow_the_engine_serializer(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker writes attributes as json.dumps does (SQLAlchemy's default); an engine
+    # that serialises JSON otherwise gets its own text.
+    default = csvbatch.binder
+
+    def compact(conn: Any, column: Any) -> Any:
+        if column.name == "attributes":
+            return lambda value: json.dumps(value, separators=(",", ":"))
+        return default(conn, column)
+
+    monkeypatch.setattr(csvbatch, "binder", compact)
+    await import_contacts(database, io.StringIO("email,Plan,Size\ns@example.com,gold,XL\n"), now=T0)
+    async with database.read() as conn:
+        stored = (await conn.exec_driver_sql("SELECT attributes FROM contacts")).scalar_one()
+    if database.dialect == "sqlite":
+        assert stored == '{"Plan":"gold","Size":"XL"}'
+    else:
+        assert stored == {"Plan": "gold", "Size": "XL"}
+
+
+async def test_sqlite_store_ids_of_inserted_contacts(database: Database) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("the SQLite store only")
+    from courriel.marketing.csvbatch import MERGED
+    from courriel.marketing.csvlite import SqliteStore
+
+    await import_contacts(database, io.StringIO("email\nw1@example.com\nw2@example.com\n"), now=T0)
+    constants = {
+        "source": "import",
+        "sms_status": "never",
+        "order_count": 0,
+        "total_spent_minor": 0,
+        "created_at": "2026-11-27 12:00:00.000000",
+        "updated_at": "2026-11-27 12:00:00.000000",
+    }
+
+    def record(email: str) -> tuple[object, ...]:
+        return (email, *[None] * len(MERGED), "{}", "never")
+
+    def insert(emails: list[str]) -> Any:
+        return lambda conn: SqliteStore(conn).insert_contacts(list(map(record, emails)), constants)
+
+    # New addresses: their ids follow the largest one, in order.
+    fresh = await database.run_write(insert(["w3@example.com", "w4@example.com"]))
+    # One address exists (the batch's read keeps this from happening): every id is read back.
+    mixed = await database.run_write(insert(["w5@example.com", "w1@example.com"]))
+    async with database.read() as conn:
+        stored = dict((await conn.exec_driver_sql("SELECT email, id FROM contacts")).all())
+    assert fresh == {email: stored[email] for email in ("w3@example.com", "w4@example.com")}
+    assert mixed == {email: stored[email] for email in ("w5@example.com", "w1@example.com")}
+    assert len(stored) == 5
