@@ -1,16 +1,18 @@
 """Queue health for the dashboard: how many recipients wait, wait again, or failed.
 
 One grouped count over ``queue_recipients`` (the queue is small: delivered messages are
-deleted, see :mod:`courriel.delivery.claims`), read in one statement.
+deleted, see :mod:`courriel.delivery.claims`), read in one statement. The states are the
+queue's one rule (:func:`courriel.delivery.queue.state_column`), as the queue page shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from courriel.delivery.queue import state_column
 from courriel.storage.models import queue_recipients
 
 __all__ = ["QueueHealth", "queue_health"]
@@ -28,15 +30,9 @@ class QueueHealth:
 async def queue_health(conn: AsyncConnection) -> QueueHealth:
     """The counts of :class:`QueueHealth`, from one grouped query."""
     qr = queue_recipients
-    state = case(
-        (qr.c.status == "failed", "failed"),
-        (qr.c.attempts > 0, "deferred"),
-        else_="queued",
-    )
+    state = state_column().label("state")
     rows = await conn.execute(
-        select(state.label("state"), func.count())
-        .where(qr.c.status.in_(("queued", "failed")))
-        .group_by(state)
+        select(state, func.count()).where(qr.c.status.in_(("queued", "failed"))).group_by(state)
     )
     counts = {str(name): int(n) for name, n in rows}
     return QueueHealth(

@@ -4,14 +4,17 @@ Calls what ``courriel queue list|show|retry|drop`` calls (:mod:`courriel.deliver
 and :mod:`courriel.delivery.queue_admin`).
 
 States shown (per recipient): *queued* (no attempt yet), *deferred* (queued again after a
-temporary failure), *failed* (given up, bounced). Delivered recipients stay with their
+temporary failure), *failed* (given up, bounced), by the queue's one rule
+(:func:`courriel.delivery.queue.recipient_state`). Delivered recipients stay with their
 message until the whole message leaves the queue. The filters keep a message when one of
 its recipients matches both the state and the recipient domain.
 
 Invariants:
 - Retry and drop are POSTs (CSRF-checked by the guard); drop asks for confirmation in the
   browser and is logged as a WARNING by ``drop_message``, as from the CLI.
-- The list shows at most :data:`LIMIT` messages and says when there are more.
+- A page load reads one page of :data:`LIMIT` messages, filtered in SQL and keyset-paged
+  by message id (:func:`~courriel.delivery.queue.queue_page`), never the whole queue:
+  during a large send it holds hundreds of thousands of recipients.
 """
 
 from __future__ import annotations
@@ -19,28 +22,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from courriel.delivery.queue import QueueEntry, QueueRecipient, list_queue
+from courriel.delivery import queue as outbound
+from courriel.delivery.queue import RECIPIENT_STATES, QueueEntry, QueueRecipient
 from courriel.delivery.queue_admin import drop_message, retry_due, show_message
 from courriel.web.app import Services
+from courriel.web.dashboard.ids import parse_cursor
 from courriel.web.dashboard.render import page
 from courriel.web.dashboard.server_common import guarded, need
 
-__all__ = ["LIMIT", "ROUTES", "STATES", "recipient_state"]
+__all__ = ["LIMIT", "ROUTES"]
 
-LIMIT = 500
-STATES = ("queued", "deferred", "failed", "delivered")
+LIMIT = 100  # messages per page
 
 
-def recipient_state(recipient: QueueRecipient) -> str:
-    """queued | deferred | failed | delivered: what the page calls a recipient's state."""
-    if recipient.status == "queued":
-        return "deferred" if recipient.attempts > 0 else "queued"
-    return recipient.status
+def _state_of(recipient: QueueRecipient) -> str:
+    return recipient.state
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,22 +54,12 @@ class _Row:
     last_reply: str
 
 
-def _matches(entry: QueueEntry, state: str, domain: str) -> bool:
-    for r in entry.recipients:
-        if state and recipient_state(r) != state:
-            continue
-        if domain and r.recipient.rpartition("@")[2].lower() != domain:
-            continue
-        return True
-    return False
-
-
 def _row(entry: QueueEntry) -> _Row:
     queued = [r for r in entry.recipients if r.status == "queued"]
     replies = [r.last_reply for r in entry.recipients if r.last_reply]
     return _Row(
         entry=entry,
-        states=tuple(recipient_state(r) for r in entry.recipients),
+        states=tuple(r.state for r in entry.recipients),
         next_attempt=min((r.next_attempt_at for r in queued), default=None),
         attempts=max((r.attempts for r in entry.recipients), default=0),
         last_reply=replies[-1] if replies else "",
@@ -76,22 +68,39 @@ def _row(entry: QueueEntry) -> _Row:
 
 @get("/server/queue", **guarded("server"))
 async def queue_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
-    """Queued messages, filtered by recipient state and recipient domain."""
+    """One page of queued messages, filtered by recipient state and recipient domain."""
     state = request.query_params.get("state", "")
-    state = state if state in STATES else ""
+    state = state if state in RECIPIENT_STATES else ""
     domain = request.query_params.get("domain", "").strip().lower()[:255]
-    entries = [e for e in await list_queue(services.db) if _matches(e, state, domain)]
+    after = parse_cursor(request.query_params.get("after"))
+    if after is None:
+        return page(
+            request,
+            "error.html",
+            status=422,
+            active="queue",
+            title="Bad link",
+            message="This page link is not valid: start again from the queue.",
+        )
+    found = await outbound.queue_page(
+        services.db, state=state, domain=domain, after_id=after, limit=LIMIT
+    )
+    kept = {k: v for k, v in (("state", state), ("domain", domain)) if v}
+    first = "/server/queue" + (f"?{urlencode(kept)}" if kept else "")
+    following = None
+    if found.following is not None:
+        following = "/server/queue?" + urlencode({**kept, "after": found.following})
     dropped = request.query_params.get("dropped", "")
     return page(
         request,
         "server/queue.html",
         active="queue",
         title="Queue",
-        rows=[_row(e) for e in entries[:LIMIT]],
-        total=len(entries),
-        limit=LIMIT,
+        rows=[_row(e) for e in found.entries],
+        first=first if after > 0 else "",
+        following=following,
         state=state,
-        states=STATES,
+        states=RECIPIENT_STATES,
         domain=domain,
         done=f"Message {dropped} dropped." if dropped.isdigit() else "",
     )
@@ -110,7 +119,7 @@ async def message_page(
         active="queue",
         title=f"Queued message {message_id}",
         detail=detail,
-        state_of=recipient_state,
+        state_of=_state_of,
         done=f"{retried} recipient(s) due now." if retried.isdigit() else "",
     )
 

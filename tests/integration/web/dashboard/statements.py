@@ -35,6 +35,10 @@ class Statements:
     def __len__(self) -> int:
         return len(self.sql)
 
+    def selects(self) -> list[str]:
+        """The SELECT statements (a transaction's BEGIN or PRAGMA left out)."""
+        return [sql for sql in self.sql if sql.lstrip().startswith(("select", "with"))]
+
     def touching(self, table: str) -> list[str]:
         """The statements that name ``table``."""
         return [sql for sql in self.sql if table in sql]

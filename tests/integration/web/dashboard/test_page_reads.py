@@ -1,9 +1,10 @@
 """What dashboard page loads read, whatever the table sizes, and bad input that once gave 500s.
 
 Review of issue 7 (sections 3 and 4): pages that only name lists never count their
-members; the campaigns list reads a page's totals in one grouped statement; the segment
-preview reads its 20 members in one batch; out-of-range ids, deep JSON and infinite
-durations are 422 pages; the A/B defaults have one definition. SQLite and PostgreSQL.
+members; the campaigns list reads a page's totals in one grouped statement; the queue
+page reads one filtered, keyset-paged page; the segment preview reads its 20 members in
+one batch; out-of-range ids, deep JSON and infinite durations are 422 pages; the A/B
+defaults have one definition. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from tests.integration.web.dashboard.conftest import Users
 from tests.integration.web.dashboard.statements import Statements
 
+from courriel.delivery.queue import enqueue
 from courriel.errors import InvalidInput
 from courriel.marketing.campaigns import service as campaigns
 from courriel.marketing.campaigns.recent import campaign_totals
@@ -32,6 +34,7 @@ from courriel.storage.models.campaigns import campaigns as campaigns_table
 from courriel.storage.models.mail import domains
 from courriel.web.api.v1.campaigns import AbIn
 from courriel.web.app import WebServices
+from courriel.web.dashboard import server_queue
 
 TOO_BIG = str(2**63)  # one past the largest 64-bit key
 
@@ -350,3 +353,66 @@ async def test_the_service_refuses_an_ab_wait_past_its_bound(users: Users) -> No
                 now=users.services.clock(),
             )
     assert refused.value.field == "ab/wait_seconds"
+
+
+# -- 3. the queue page reads one filtered page, never the whole queue -----------------
+
+
+async def _enqueue(services: WebServices, recipients: list[str], count: int) -> list[int]:
+    made = []
+    async with services.db.write() as conn:
+        for _ in range(count):
+            made.append(
+                await enqueue(
+                    conn,
+                    sender="shop@shop.test",
+                    recipients=recipients,
+                    blob_key="ab" * 32,
+                    size=10,
+                    trace_header=b"Received: test\r\n",
+                )
+            )
+    return made
+
+
+async def test_the_queue_page_reads_the_same_for_3_or_33_messages(users: Users) -> None:
+    owner = await users.login("owner")
+    sizes = []
+    for count in (3, 30):
+        await _enqueue(users.services, ["ann@gmail.test"], count)
+        with Statements(users.services.db) as seen:
+            response = await owner.get("/server/queue")
+        assert response.status_code == 200
+        sizes.append(len(seen.selects()))
+        assert seen.touching("trace_header") == []
+    assert sizes[0] == sizes[1]
+    assert response.text.count("ann@gmail.test") == 33
+
+
+async def test_the_queue_page_pages_by_id_and_keeps_its_filters(
+    users: Users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_queue, "LIMIT", 2)
+    gmail = await _enqueue(users.services, ["ann@gmail.test"], 3)
+    await _enqueue(users.services, ["bob@remote.test"], 2)
+    owner = await users.login("owner")
+    first = await owner.get("/server/queue", params={"domain": "gmail.test", "state": "queued"})
+    shown = [int(i) for i in re.findall(r'<td><a href="/server/queue/(\d+)">', first.text)]
+    assert shown == gmail[:2]
+    following = re.search(r'<a href="([^"]+)">Next messages', first.text)
+    assert following is not None
+    url = following.group(1).replace("&amp;", "&")
+    assert url == f"/server/queue?state=queued&domain=gmail.test&after={gmail[1]}"
+    second = await owner.get(url)
+    assert re.findall(r'<td><a href="/server/queue/(\d+)">', second.text) == [str(gmail[2])]
+    assert "Next messages" not in second.text
+    assert 'href="/server/queue?state=queued&amp;domain=gmail.test">First page' in second.text
+
+
+@pytest.mark.parametrize("after", ["abc", TOO_BIG, "-1"])
+async def test_a_bad_queue_cursor_is_an_html_page(users: Users, after: str) -> None:
+    owner = await users.login("owner")
+    response = await owner.get("/server/queue", params={"after": after})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This page link is not valid" in response.text
