@@ -7,7 +7,8 @@ service the API and the CLI call: :mod:`courriel.marketing.templates.service` to
 and nothing is stored), :func:`~courriel.marketing.templates.preview.preview_template` to
 preview, and :func:`~courriel.marketing.campaigns.transactional.send_message` for a test
 send (templates have no test send of their own; a test is one transactional message,
-suppression and sender-domain checks included, its subject prefixed ``[Test] ``).
+suppression and sender-domain checks included, its subject prefixed ``[Test] ``), built with
+the API's settings (:func:`courriel.web.transactional.transactional_settings`).
 
 Invariants:
 - The editor page's GrapesJS code lives in ``static/editor.js``. It runs under the
@@ -32,9 +33,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from courriel.errors import AlreadyExists, DeliveryRefused, InvalidInput, NotFound
-from courriel.marketing.campaigns.feedback import VERP_KEY_NAME
-from courriel.marketing.campaigns.tokens import Links
-from courriel.marketing.campaigns.transactional import MessageRequest, Settings, send_message
+from courriel.marketing.campaigns.transactional import MessageRequest, send_message
 from courriel.marketing.templates.preview import preview_template
 from courriel.marketing.templates.render import RenderedEmail
 from courriel.marketing.templates.service import (
@@ -45,10 +44,10 @@ from courriel.marketing.templates.service import (
     list_templates,
     update_template,
 )
-from courriel.storage.secrets import shared_secret
 from courriel.web.app import Services
 from courriel.web.dashboard.access import allow
 from courriel.web.dashboard.render import page
+from courriel.web.transactional import transactional_settings
 
 __all__ = ["ROUTES", "STARTER", "WIDTHS"]
 
@@ -307,17 +306,6 @@ async def preview_page(
     return await _preview_page(request, services, template_id, query=query)
 
 
-async def _send_settings(services: Services) -> Settings:
-    """What a test send is built with: the same settings as ``POST /api/v1/messages``."""
-    return Settings(
-        links=Links(services.links, services.public_url),
-        verp_key=await shared_secret(services.db, VERP_KEY_NAME),
-        shop=services.template_shop,
-        open_pixel=services.open_pixel,
-        feedback_sender=services.feedback_sender,
-    )
-
-
 @post("/templates/{template_id:int}/test", **allow("marketing"))
 async def test_send(
     request: Request[Any, Any, Any], services: Services, template_id: FromPath[int], data: Form
@@ -330,11 +318,11 @@ async def test_send(
     wanted = MessageRequest(
         template=template_id, to=to, from_address=sender, subject=f"[Test] {subject}"
     )
+    settings = await transactional_settings(request.app, services)
     try:
         outcome = await send_message(
-            services.db, services.mailer, await _send_settings(services), wanted,
-            now=services.clock(),
-        )  # fmt: skip
+            services.db, services.mailer, settings, wanted, now=services.clock()
+        )
     except NotFound as exc:
         return _not_found(request, exc)
     except (InvalidInput, DeliveryRefused) as exc:

@@ -10,10 +10,9 @@ a suppressed recipient, a template that fails to render, or a key reused with an
 (draft §2.7), 409 while the key's first request is still being sent (draft §2.6), 404 for an
 unknown template, 503 when the queue cannot take the message now (retry with the same key).
 
-Settings: shop.*, tracking.open_pixel and the Feedback-ID sender come from
-:class:`courriel.web.app.WebServices` (built from the configuration by the listener). The
-VERP key is the cluster's shared secret ``verp`` (the one the feedback processor
-verifies), read once per app.
+Settings: :func:`courriel.web.transactional.transactional_settings` (shop.*,
+tracking.open_pixel, the Feedback-ID sender and the VERP key, read once per app), the same
+function the dashboard's test send calls.
 """
 
 from __future__ import annotations
@@ -22,27 +21,19 @@ import re
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.types import ControllerRouterHandler
 
 from courriel.errors import DeliveryRefused, InvalidInput
-from courriel.marketing.campaigns.feedback import VERP_KEY_NAME
-from courriel.marketing.campaigns.tokens import Links
-from courriel.marketing.campaigns.transactional import (
-    MessageRequest,
-    Settings,
-    get_message,
-    send_message,
-)
-from courriel.storage.secrets import shared_secret
-from courriel.web.app import Services, WebServices
+from courriel.marketing.campaigns.transactional import MessageRequest, get_message, send_message
+from courriel.web.app import Services
 from courriel.web.auth import requires
 from courriel.web.problems import problem
+from courriel.web.transactional import transactional_settings
 
 __all__ = ["ROUTES", "MessageIn"]
 
-_VERP_STATE_KEY = "courriel.messages.verp"
 _TAG = "messages"
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _RETRY_AFTER = "30"  # seconds, after a temporary refusal of the queue
@@ -82,20 +73,6 @@ def _key(body: str | None, header: str | None) -> str | None:
     return body if body is not None else from_header
 
 
-async def _settings(app: Litestar, services: WebServices) -> Settings:
-    verp = app.state.get(_VERP_STATE_KEY)
-    if not isinstance(verp, bytes):
-        verp = await shared_secret(services.db, VERP_KEY_NAME)  # the feedback processor's
-        app.state[_VERP_STATE_KEY] = verp
-    return Settings(
-        links=Links(services.links, services.public_url),
-        verp_key=verp,
-        shop=services.template_shop,
-        open_pixel=services.open_pixel,
-        feedback_sender=services.feedback_sender,
-    )
-
-
 @post(
     "/api/v1/messages",
     summary="Send a transactional message (idempotent with an Idempotency-Key)",
@@ -125,7 +102,7 @@ async def create(
         reply_to=data.reply_to,
         idempotency_key=_key(data.idempotency_key, idempotency_key),
     )
-    settings = await _settings(request.app, services)
+    settings = await transactional_settings(request.app, services)
     try:
         outcome = await send_message(
             services.db, services.mailer, settings, wanted, now=services.clock()
