@@ -1,8 +1,13 @@
 """``courriel admin add|list|set-role|passwd|remove``: users of the web dashboard.
 
 Passwords are read from stdin (``--password-stdin``), never from the command line. Roles:
-owner (everything), marketer (the marketing pages), viewer (reads them); see
-docs/dashboard.md.
+owner (everything), marketer (the marketing pages), viewer (reads them); ``add`` needs
+``--role`` (no default, so nobody becomes an owner by omission); see docs/dashboard.md.
+``passwd`` ends every session of the user (the password may have been changed because
+one was stolen).
+
+Imports only the users and sessions modules of the dashboard (its package collects page
+routes lazily), so these commands do not load Litestar's page handlers or Jinja.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from courriel.web.dashboard.admins import (
     set_password,
     set_role,
 )
+from courriel.web.dashboard.sessions import end_sessions
 
 __all__ = ["COMMANDS", "admin"]
 
@@ -48,7 +54,12 @@ def admin() -> None:
 @admin.command("add")
 @click.argument("email")
 @_PASSWORD_STDIN
-@click.option("--role", type=click.Choice(ROLES), default="owner", show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    required=True,
+    help="What the user may do (no default: an owner runs everything).",
+)
 @pass_cli
 def add(cli_ctx: CliContext, email: str, password_stdin: bool, role: str) -> None:
     """Add the dashboard user EMAIL (password: 10 characters or more)."""
@@ -103,15 +114,16 @@ async def set_role_(cli_ctx: CliContext, email: str, role: str) -> None:
 @_PASSWORD_STDIN
 @pass_cli
 def passwd(cli_ctx: CliContext, email: str, password_stdin: bool) -> None:
-    """Set the password of the dashboard user EMAIL."""
+    """Set the password of the dashboard user EMAIL and end all their sessions."""
     _passwd(cli_ctx, email, _read_password(password_stdin))
 
 
 @run_async
 async def _passwd(cli_ctx: CliContext, email: str, password: str) -> None:
     async with cli_ctx.services() as services:
-        await set_password(services.db, Passwords(), email, password)
-    click.echo(f"password of {email.strip().lower()} changed")
+        user = await set_password(services.db, Passwords(), email, password)
+        ended = await end_sessions(services.db, user.id)
+    click.echo(f"password of {user.email} changed; {ended} session(s) ended")
 
 
 @admin.command("remove")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import func, select
 
 from courriel.app import open_services
 from courriel.cli.main import _register, cli
 from courriel.mailstore.passwords import Passwords
-from courriel.storage.models import utcnow
-from courriel.web.dashboard.admins import verify_login
+from courriel.storage.models import admin_sessions, utcnow
+from courriel.web.dashboard.admins import list_admins, verify_login
+from courriel.web.dashboard.sessions import start_session
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,6 +47,35 @@ def _login(data: Path, email: str, password: str) -> str | None:
         return user.role if user else None
 
     return asyncio.run(check())
+
+
+def _sessions(data: Path, email: str, *, start: int = 0) -> int:
+    """Start ``start`` sessions for ``email``; how many of its sessions are live."""
+
+    async def count() -> int:
+        async with open_services(data, {}) as services:
+            user = next(u for u in await list_admins(services.db) if u.email == email)
+            for _ in range(start):
+                await start_session(services.db, user, now=utcnow())
+            async with services.db.read() as conn:
+                found = await conn.scalar(
+                    select(func.count()).where(admin_sessions.c.admin_id == user.id)
+                )
+        return int(found or 0)
+
+    return asyncio.run(count())
+
+
+def test_the_cli_loads_no_dashboard_page_module() -> None:
+    """``courriel admin`` imports the users and sessions modules, not Litestar's pages."""
+    code = (
+        "import sys, courriel.cli.admin_cmd\n"
+        "pages = sorted(m for m in sys.modules if m.startswith('courriel.web.dashboard.')"
+        " and m.rsplit('.', 1)[1] not in ('admins', 'sessions'))\n"
+        "print(pages)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_admin_add_list_role_passwd_remove(tmp_path: Path) -> None:
@@ -78,7 +111,8 @@ def test_admin_add_list_role_passwd_remove(tmp_path: Path) -> None:
     assert "is now viewer" in ok(run(tmp_path, "admin", "set-role", "mk@shop.test", "viewer"))
     assert "last owner" in failed(run(tmp_path, "admin", "set-role", "owner@shop.test", "viewer"))
     assert "last owner" in failed(run(tmp_path, "admin", "remove", "owner@shop.test"))
-    ok(
+    assert _sessions(tmp_path, "mk@shop.test", start=2) == 2
+    changed = ok(
         run(
             tmp_path,
             "admin",
@@ -88,6 +122,8 @@ def test_admin_add_list_role_passwd_remove(tmp_path: Path) -> None:
             stdin="a third passphrase\n",
         )
     )
+    assert "2 session(s) ended" in changed
+    assert _sessions(tmp_path, "mk@shop.test") == 0  # a stolen session dies with the password
     assert _login(tmp_path, "mk@shop.test", "another passphrase") is None
     assert _login(tmp_path, "mk@shop.test", "a third passphrase") == "viewer"
     ok(run(tmp_path, "admin", "remove", "mk@shop.test"))
@@ -95,11 +131,12 @@ def test_admin_add_list_role_passwd_remove(tmp_path: Path) -> None:
 
 
 def test_admin_add_refuses_bad_input(tmp_path: Path) -> None:
+    owner = ("--password-stdin", "--role", "owner")
     assert "at least 10 characters" in failed(
-        run(tmp_path, "admin", "add", "a@shop.test", "--password-stdin", stdin="short\n")
+        run(tmp_path, "admin", "add", "a@shop.test", *owner, stdin="short\n")
     )
     assert "not an email address" in failed(
-        run(tmp_path, "admin", "add", "nobody", "--password-stdin", stdin="a long passphrase\n")
+        run(tmp_path, "admin", "add", "nobody", *owner, stdin="a long passphrase\n")
     )
     failed(
         run(
@@ -114,14 +151,14 @@ def test_admin_add_refuses_bad_input(tmp_path: Path) -> None:
         ),
         code=2,
     )
-    failed(run(tmp_path, "admin", "add", "a@shop.test"), code=2)  # no --password-stdin
-    ok(
-        run(
-            tmp_path, "admin", "add", "a@shop.test", "--password-stdin", stdin="a long passphrase\n"
-        )
+    failed(run(tmp_path, "admin", "add", "a@shop.test", "--role", "viewer"), code=2)  # no stdin
+    no_role = run(
+        tmp_path, "admin", "add", "a@shop.test", "--password-stdin", stdin="a long passphrase\n"
     )
+    assert "--role" in failed(no_role, code=2)  # no default role: nobody is an owner by omission
+    assert "a@shop.test" not in ok(run(tmp_path, "admin", "list"))
+    viewer = ("--password-stdin", "--role", "viewer")
+    ok(run(tmp_path, "admin", "add", "a@shop.test", *viewer, stdin="a long passphrase\n"))
     assert "already exists" in failed(
-        run(
-            tmp_path, "admin", "add", "A@shop.test", "--password-stdin", stdin="a long passphrase\n"
-        )
+        run(tmp_path, "admin", "add", "A@shop.test", *viewer, stdin="a long passphrase\n")
     )

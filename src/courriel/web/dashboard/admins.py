@@ -29,6 +29,7 @@ from courriel.storage.models import admins
 __all__ = [
     "ROLES",
     "Admin",
+    "check_password",
     "check_role",
     "create_admin",
     "get_admin",
@@ -131,13 +132,10 @@ async def get_admin(db: Database, admin_id: int) -> Admin | None:
     return _admin(row) if row is not None else None
 
 
-async def verify_login(
-    db: Database, passwords: Passwords, *, email: str, password: str, now: datetime
-) -> Admin | None:
-    """The user whose email and password these are (and record the login), else None.
-
-    Costs one argon2id verification whether or not the email exists.
-    """
+async def _checked(
+    db: Database, passwords: Passwords, email: str, password: str
+) -> tuple[Row[Any] | None, bool]:
+    """The enabled user's row when ``password`` is theirs (else None), and "rehash"."""
     address = email.strip().lower() if isinstance(email, str) else ""
     async with db.read() as conn:
         row = (
@@ -146,7 +144,18 @@ async def verify_login(
             )
         ).first()
     ok, rehash = await passwords.verify(row.password_hash if row else None, password)
-    if row is None or not ok:
+    return (row, rehash) if row is not None and ok else (None, False)
+
+
+async def verify_login(
+    db: Database, passwords: Passwords, *, email: str, password: str, now: datetime
+) -> Admin | None:
+    """The user whose email and password these are (and record the login), else None.
+
+    Costs one argon2id verification whether or not the email exists.
+    """
+    row, rehash = await _checked(db, passwords, email, password)
+    if row is None:
         return None
     values: dict[str, object] = {"last_login_at": now}
     if rehash:
@@ -154,6 +163,16 @@ async def verify_login(
     async with db.write() as conn:
         await conn.execute(update(admins).where(admins.c.id == row.id).values(**values))
     return _admin(row)
+
+
+async def check_password(db: Database, passwords: Passwords, *, email: str, password: str) -> bool:
+    """Is ``password`` the current password of the user ``email``? Writes nothing.
+
+    For a logged-in user confirming who they are (changing their password): not a login,
+    so ``last_login_at`` stays. Callers throttle it like a login (sessions.py).
+    """
+    row, _ = await _checked(db, passwords, email, password)
+    return row is not None
 
 
 async def _owners_left(conn: AsyncConnection, without: int) -> int:
@@ -196,12 +215,17 @@ async def set_role(db: Database, email: str, role: str) -> Admin:
     )
 
 
-async def set_password(db: Database, passwords: Passwords, email: str, password: str) -> None:
-    """Change a user's password (their sessions stay). Raises NotFound, InvalidInput."""
+async def set_password(db: Database, passwords: Passwords, email: str, password: str) -> Admin:
+    """Change a user's password; the user. Raises NotFound, InvalidInput.
+
+    Sessions are not touched here: every caller then ends the user's other sessions
+    (``sessions.end_sessions``; the dashboard keeps the one that made the change).
+    """
     hashed = await passwords.hash(_password(password))
     async with db.write() as conn:
         row = await _find(conn, email)
         await conn.execute(update(admins).where(admins.c.id == row.id).values(password_hash=hashed))
+    return _admin(row)
 
 
 async def remove_admin(db: Database, email: str) -> None:

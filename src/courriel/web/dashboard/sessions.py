@@ -8,6 +8,8 @@ Invariants:
   pattern, OWASP), compared in constant time.
 - A session ends :data:`IDLE` after its last use or :data:`LIFETIME` after login, whichever
   comes first; ``last_seen_at`` is written at most once per :data:`TOUCH_EVERY`.
+- A password change ends the user's other sessions (:func:`end_sessions`): if it was
+  changed because a session was stolen, the stolen one stops working at once.
 - Login throttling: more than :data:`MAX_FAILURES_EMAIL` failures for one email, or
   :data:`MAX_FAILURES_IP` from one client address, within :data:`WINDOW` refuse further
   attempts until the window ends; a successful login clears the email's count.
@@ -37,6 +39,7 @@ __all__ = [
     "clear_failures",
     "csrf_matches",
     "end_session",
+    "end_sessions",
     "load_session",
     "record_failure",
     "start_session",
@@ -116,6 +119,20 @@ async def end_session(db: Database, session_id: str) -> None:
     """Log out: delete the session."""
     async with db.write() as conn:
         await conn.execute(delete(admin_sessions).where(admin_sessions.c.id == session_id))
+
+
+async def end_sessions(db: Database, admin_id: int, *, keep: str | None = None) -> int:
+    """End every session of a user but ``keep`` (a session id); how many ended.
+
+    Called after a password change: the dashboard's own page keeps the session that made
+    the change, ``courriel admin passwd`` ends them all.
+    """
+    condition = admin_sessions.c.admin_id == admin_id
+    if keep is not None:
+        condition = condition & (admin_sessions.c.id != keep)
+    async with db.write() as conn:
+        result = await conn.execute(delete(admin_sessions).where(condition))
+    return int(result.rowcount or 0)
 
 
 def _keys(ip: str, email: str) -> dict[str, int]:
