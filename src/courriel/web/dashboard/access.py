@@ -20,10 +20,16 @@ Invariants:
 - Every dashboard route but ``/login`` carries the guard of :func:`allow`: no session →
   a redirect to ``/login?next=<path>`` (htmx requests get 401 with ``HX-Redirect``); a
   role below the route's → 403 page. Nothing else decides access.
-- Every unsafe method (POST, PUT, PATCH, DELETE) must present the session's CSRF token, as
-  the ``_csrf`` form field or the ``X-CSRF-Token`` header, compared in constant time; a
-  missing or wrong token → 403, before the handler runs. The login form, which has no
-  session yet, uses a double-submit cookie instead.
+- The guard's order: session, then role (it needs no body, so a refused POST is never
+  read), then int path parameters (outside 1..2**63-1 → 404 page, :data:`MAX_ID`), then
+  CSRF. Every unsafe method (POST, PUT, PATCH, DELETE) must present the session's CSRF
+  token, as the ``_csrf`` form field or the ``X-CSRF-Token`` header, compared in constant
+  time; a missing or wrong token → 403, before the handler runs. The login form, which
+  has no session yet, uses a double-submit cookie instead.
+- Errors on a dashboard route are HTML pages, never problem JSON nor a traceback
+  (:data:`EXCEPTION_HANDLERS`): InvalidInput → 422 with its message, NotFound → 404,
+  AlreadyExists → 409, Litestar's validation and HTTP errors → their status, anything
+  else → a generic 500 page whose traceback is logged with the route template only.
 - ``next`` after login is only ever a local path (``/…``, never ``//host``): no open redirect.
 - The session cookie is ``HttpOnly``, ``SameSite=Lax``, and ``Secure`` when
   ``http.public_url`` is https. Passwords and tokens are never logged.
@@ -31,6 +37,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -39,12 +46,13 @@ from urllib.parse import quote, urlsplit
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body
 from litestar.response import Redirect
 from litestar.types import Guard
 
+from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.web.app import Services
 from courriel.web.auth import SERVICES_STATE_KEY
 from courriel.web.clientip import client_ip
@@ -64,6 +72,8 @@ from courriel.web.dashboard.sessions import (
 __all__ = [
     "AREAS",
     "COOKIE",
+    "EXCEPTION_HANDLERS",
+    "MAX_ID",
     "ROUTES",
     "LoginRequired",
     "PageForbidden",
@@ -74,9 +84,15 @@ __all__ = [
     "visible_sections",
 ]
 
+log = logging.getLogger(__name__)
+
 COOKIE = "courriel_session"
 LOGIN_CSRF_COOKIE = "courriel_login_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger int path parameter names no row (404)
+_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed here",
+           409: "Already there", 413: "Too large", 422: "Cannot use this", 429: "Too many requests",
+           500: "Server error", 503: "Not available"}  # fmt: skip
 # area -> (role needed to read, role needed to write)
 AREAS: dict[str, tuple[str, str]] = {
     "marketing": ("viewer", "marketer"),
@@ -132,6 +148,17 @@ async def _csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | N
     return None
 
 
+def _check_ids(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Refuse (404) an int path parameter no row can have: ids are 1..2**63-1.
+
+    Without this, ``/campaigns/9223372036854775808`` overflows the database driver (a 500
+    on both engines) in whichever handler reads it first.
+    """
+    for value in connection.path_params.values():
+        if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= MAX_ID:
+            raise NotFound("there is no such page")
+
+
 def _guard(area: str) -> Guard:
     read_role, write_role = AREAS[area]
 
@@ -143,15 +170,16 @@ def _guard(area: str) -> Guard:
         if session is None:
             raise LoginRequired()
         connection.state.dashboard_session = session
-        method = connection.scope.get("method", "GET")
-        if method in SAFE_METHODS:
-            if not session.admin.at_least(read_role):
-                raise PageForbidden(detail="your role cannot open this page")
-            return
-        if not csrf_matches(session.csrf_token, await _csrf_token(connection)):
-            raise PageForbidden(detail="the form has expired or did not come from this site")
-        if not session.admin.at_least(write_role):
+        safe = connection.scope.get("method", "GET") in SAFE_METHODS
+        # The role first: it needs no body, so a refused POST is never read (a viewer's
+        # 2 GiB "import" is answered 403 before the server spools a byte of it).
+        if not session.admin.at_least(read_role):
+            raise PageForbidden(detail="your role cannot open this page")
+        if not safe and not session.admin.at_least(write_role):
             raise PageForbidden(detail="your role can read this page but not change it")
+        _check_ids(connection)
+        if not safe and not csrf_matches(session.csrf_token, await _csrf_token(connection)):
+            raise PageForbidden(detail="the form has expired or did not come from this site")
 
     return guard
 
@@ -195,10 +223,65 @@ def _forbidden(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
     return page(request, "error.html", status=403, title="Not allowed", message=detail)
 
 
+def _error_page(
+    request: Request[Any, Any, Any], status: int, message: str, headers: Any = None
+) -> Response[str]:
+    title = _TITLES.get(status, "Error")
+    extra = {str(k): str(v) for k, v in dict(headers or {}).items()}
+    return page(request, "error.html", status=status, title=title, message=message, headers=extra)
+
+
+def _invalid_input(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    return _error_page(request, 422, str(exc) or "This value cannot be used.")
+
+
+def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    return _error_page(request, 404, str(exc) or "There is no such page.")
+
+
+def _already_exists(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    return _error_page(request, 409, str(exc) or "It exists already.")
+
+
+def _validation(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    # Litestar's own parsing: a repeated form field, a query value of the wrong type. Its
+    # messages name the field and the expected type, never the value sent.
+    extra = getattr(exc, "extra", None)
+    items = [i for i in extra if isinstance(i, dict)] if isinstance(extra, list) else []
+    found = [f"{i.get('key') or 'value'}: {i.get('message', 'invalid')}" for i in items]
+    body_only = bool(items) and all(i.get("source") == "body" for i in items)
+    message = "; ".join(found) or "The request has a value this page cannot read."
+    return _error_page(request, 422 if body_only else 400, message)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    status = int(getattr(exc, "status_code", 500))
+    detail = str(getattr(exc, "detail", "") or "")
+    if status >= 500 or not detail:
+        detail = _TITLES.get(status, "Error") if status < 500 else "Something went wrong."
+    return _error_page(request, status, detail, getattr(exc, "headers", None))
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    # As web/problems.py does for the API: the route template, never the path or query
+    # (they may carry addresses or tokens), nor the body; the traceback stays in the log.
+    route = request.scope.get("path_template") or "(no route)"
+    log.error("unhandled error in dashboard %s %s", request.method, route, exc_info=exc)
+    message = "Something went wrong on the server. It has been logged; please try again."
+    return _error_page(request, 500, message)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     LoginRequired: _login_required,
     PageForbidden: _forbidden,
+    InvalidInput: _invalid_input,
+    NotFound: _not_found,
+    AlreadyExists: _already_exists,
+    ValidationException: _validation,
+    HTTPException: _http_error,
+    Exception: _unexpected,
 }
+"""Every dashboard route's errors as HTML pages (they override the app's problem JSON)."""
 
 
 def _secure(services: Any) -> bool:

@@ -1,27 +1,30 @@
 """What the mail-server, suppression and integrations pages share: guards, forms, errors.
 
 Invariants:
-- :func:`guarded` is :func:`~courriel.web.dashboard.access.allow` plus two HTML error
-  pages: a :class:`~courriel.errors.NotFound` from a service becomes a 404 page, and a
-  node started without the mail store or blob store (:class:`ServiceMissing`) a 503 page
-  that says so. Bad input is not handled here: each page re-renders its own form (422).
+- :func:`guarded` is :func:`~courriel.web.dashboard.access.allow` (whose handlers make
+  every error an HTML page: NotFound 404, InvalidInput 422, …) plus one more: a node
+  started without the mail store or blob store (:class:`ServiceMissing`) gets a 503 page
+  that says so. Forms with bad input re-render themselves (422) where they can.
 - Service objects are taken from ``services`` only through :func:`need`, so a missing
   one is a clear page, never an ``AttributeError`` on ``None``.
+- A notice after a redirect is chosen by a key (``?done=added``) from the page's own
+  fixed texts (:func:`notice`): the URL never carries the text, so nobody can craft a
+  link whose page says "Domain X removed.".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 from litestar import Request, Response
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from courriel.errors import NotFound
 from courriel.web.dashboard.access import EXCEPTION_HANDLERS, allow
 from courriel.web.dashboard.render import page
 
-__all__ = ["Form", "ServiceMissing", "field", "guarded", "need"]
+__all__ = ["Form", "ServiceMissing", "field", "guarded", "need", "notice"]
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A URL-encoded form body (the dashboard's forms)."""
@@ -45,8 +48,9 @@ def field(data: dict[str, str], name: str, *, limit: int = 1024) -> str:
     return str(data.get(name, "")).strip()[:limit]
 
 
-def _not_found(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
-    return page(request, "error.html", status=404, title="Not found", message=str(exc))
+def notice(request: Request[Any, Any, Any], texts: Mapping[str, str]) -> str:
+    """The text of the ``?done=`` key among ``texts`` ("" for none or an unknown key)."""
+    return texts.get(request.query_params.get("done") or "", "")
 
 
 def _missing(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
@@ -55,11 +59,7 @@ def _missing(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
 
 
 def guarded(area: str) -> dict[str, Any]:
-    """Route-decorator keyword arguments: ``allow(area)`` plus the 404/503 pages."""
+    """Route-decorator keyword arguments: ``allow(area)`` plus the 503 page."""
     options = allow(area)
-    options["exception_handlers"] = {
-        **EXCEPTION_HANDLERS,
-        NotFound: _not_found,
-        ServiceMissing: _missing,
-    }
+    options["exception_handlers"] = {**EXCEPTION_HANDLERS, ServiceMissing: _missing}
     return options

@@ -75,9 +75,12 @@ async def revoke(
     request: Request[Any, Any, Any], services: Services, name: FromPath[str]
 ) -> Response[str]:
     """Revoke an API key (it never verifies again)."""
-    if not await revoke_key(services.db, name, now=services.clock()):
-        return await _settings(request, services, status=404, key_error=f"no API key {name}")
-    return await _settings(request, services, done=f"API key {name} revoked.")
+    try:
+        live = await revoke_key(services.db, name, now=services.clock())
+    except NotFound as exc:
+        return await _settings(request, services, status=404, key_error=str(exc))
+    done = f"API key {name} revoked." if live else f"API key {name} was revoked already."
+    return await _settings(request, services, done=done)
 
 
 @post("/settings/users", **allow("settings"))

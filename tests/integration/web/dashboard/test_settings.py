@@ -8,6 +8,7 @@ import pytest
 from tests.integration.web.dashboard.conftest import PASSWORD, Users, log_in
 
 from courriel.marketing.apikeys import verify_key
+from courriel.web.dashboard.admins import list_admins
 
 
 @pytest.mark.parametrize("role", ["viewer", "marketer"])
@@ -17,6 +18,27 @@ async def test_only_owners_open_settings(users: Users, role: str) -> None:
     refused = await browser.post("/settings/keys", {"name": "k", "all_scopes": "1"})
     assert refused.status_code == 403
     assert (await browser.post("/settings/users", {"email": "x@shop.test"})).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["viewer", "marketer"])
+async def test_other_roles_cannot_revoke_keys_or_change_users(users: Users, role: str) -> None:
+    """The role change is the privilege-escalation route: refused, and nothing changes."""
+    owner = await users.login("owner")
+    made = await owner.post("/settings/keys", {"name": "shop-sync", "all_scopes": "1"})
+    secret = re.search(r'<code id="new-key">(ck_[^<]+)</code>', made.text)
+    assert secret
+    browser = await users.login(role)
+    revoke = await browser.post("/settings/keys/shop-sync/revoke")
+    assert revoke.status_code == 403 and "your role cannot open this page" in revoke.text
+    assert await verify_key(users.services.db, secret.group(1)) is not None
+    promote = await browser.post("/settings/users/role", {"email": browser.email, "role": "owner"})
+    assert promote.status_code == 403
+    demote = await browser.post("/settings/users/role", {"email": owner.email, "role": "viewer"})
+    assert demote.status_code == 403
+    remove = await browser.post("/settings/users/remove", {"email": owner.email})
+    assert remove.status_code == 403
+    roles = {u.email: u.role for u in await list_admins(users.services.db)}
+    assert roles == {owner.email: "owner", browser.email: role}
 
 
 async def test_an_api_key_is_shown_once_and_can_be_revoked(users: Users) -> None:
@@ -35,7 +57,9 @@ async def test_an_api_key_is_shown_once_and_can_be_revoked(users: Users) -> None
     assert duplicate.status_code == 422
     assert (await owner.post("/settings/keys/shop-sync/revoke")).status_code == 200
     assert await verify_key(users.services.db, secret.group(1)) is None
-    assert (await owner.post("/settings/keys/nope/revoke")).status_code == 404
+    assert "was revoked already" in (await owner.post("/settings/keys/shop-sync/revoke")).text
+    missing = await owner.post("/settings/keys/nope/revoke")
+    assert missing.status_code == 404 and "no API key" in missing.text
 
 
 async def test_owner_manages_dashboard_users(users: Users) -> None:
