@@ -33,6 +33,7 @@ __all__ = [
     "Suppression",
     "SuppressionKind",
     "address_hash",
+    "get_suppression",
     "is_forgotten",
     "is_suppressed",
     "list_suppressions",
@@ -152,6 +153,40 @@ async def suppress(
     await conn.execute(statement)
 
 
+def _entry(row: Any) -> Suppression:
+    return Suppression(
+        id=int(row["id"]),
+        kind=row["kind"],
+        value=row["value"],
+        reason=row["reason"],
+        detail=row["detail"],
+        created_at=row["created_at"],
+    )
+
+
+async def get_suppression(
+    conn: AsyncConnection, *, kind: SuppressionKind, value: str
+) -> Suppression | None:
+    """The entry of (kind, value), None when there is none.
+
+    Raises:
+        InvalidInput: a malformed kind or value.
+    """
+    stored = normalise_value(kind, value)
+    row = (
+        (
+            await conn.execute(
+                select(suppressions).where(
+                    suppressions.c.kind == kind, suppressions.c.value == stored
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return _entry(row) if row is not None else None
+
+
 async def unsuppress(conn: AsyncConnection, *, kind: SuppressionKind, value: str) -> bool:
     """Remove an entry; True when one was removed.
 
@@ -185,17 +220,7 @@ async def list_suppressions(
             raise InvalidInput(f"kind must be one of {', '.join(SUPPRESSION_KINDS)}", field="kind")
         statement = statement.where(suppressions.c.kind == kind)
     rows = await conn.execute(statement.order_by(suppressions.c.id).limit(limit))
-    return [
-        Suppression(
-            id=int(row["id"]),
-            kind=row["kind"],
-            value=row["value"],
-            reason=row["reason"],
-            detail=row["detail"],
-            created_at=row["created_at"],
-        )
-        for row in rows.mappings()
-    ]
+    return [_entry(row) for row in rows.mappings()]
 
 
 def suppression_to_dict(entry: Suppression) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -33,11 +32,12 @@ from courriel.integrations.registry import (
 )
 from courriel.web.app import Services
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded
+from courriel.web.dashboard.server_common import Form, field, guarded, notice
 
 __all__ = ["RECEIPTS", "ROUTES"]
 
 RECEIPTS = 10  # webhooks shown per shop
+_NOTICES = {"removed": "Shop disconnected: its webhooks are refused now; its orders stay."}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,10 +79,7 @@ async def _list_page(
 @get("/integrations", **guarded("marketing"))
 async def integrations_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The connected shops with their last webhooks (and, for the owner, the add form)."""
-    removed = request.query_params.get("removed", "")
-    return await _list_page(
-        request, services, done=f"Shop {removed} disconnected." if removed else ""
-    )
+    return await _list_page(request, services, done=notice(request, _NOTICES))
 
 
 @post("/integrations", **guarded("settings"))
@@ -117,7 +114,7 @@ async def add_shop(
 async def remove_shop(services: Services, name: FromPath[str]) -> Response[Any]:
     """Disconnect a shop (its orders and products stay)."""
     await remove_integration(services.db, name)
-    return Redirect(path=f"/integrations?removed={quote(name)}", status_code=303)
+    return Redirect(path="/integrations?done=removed", status_code=303)
 
 
 ROUTES = [integrations_page, add_shop, remove_shop]

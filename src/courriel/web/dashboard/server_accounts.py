@@ -7,7 +7,6 @@ only in POST bodies, are never logged and never put back into a page.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -16,9 +15,15 @@ from litestar.response import Redirect
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.web.app import Services
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded, need
+from courriel.web.dashboard.server_common import Form, field, guarded, need, notice
 
 __all__ = ["ROUTES"]
+
+_NOTICES = {
+    "added": "Account added.",
+    "removed": "Account removed with its mail.",
+    "password": "Password changed.",
+}
 
 
 async def _list_page(
@@ -53,12 +58,8 @@ async def _list_page(
 @get("/server/accounts", **guarded("server"))
 async def accounts_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The accounts (of one domain with ``?domain=``) and the form to add one."""
-    params = request.query_params
-    done = {"added": "Account {} added.", "removed": "Account {} removed.",
-            "password": "Password of {} changed."}  # fmt: skip
-    message = next((text.format(params[key]) for key, text in done.items() if key in params), "")
-    domain = params.get("domain", "").strip().lower()[:255]
-    return await _list_page(request, services, domain=domain, done=message)
+    domain = request.query_params.get("domain", "").strip().lower()[:255]
+    return await _list_page(request, services, domain=domain, done=notice(request, _NOTICES))
 
 
 @post("/server/accounts", **guarded("server"))
@@ -71,10 +72,10 @@ async def add_account(
     try:
         if not password:
             raise InvalidInput("give the account a password", field="password")
-        info = await need(services.mailstore, "mail store").add_account(address, password)
+        await need(services.mailstore, "mail store").add_account(address, password)
     except (InvalidInput, AlreadyExists, NotFound) as exc:
         return await _list_page(request, services, status=422, error=str(exc), address=address)
-    return Redirect(path=f"/server/accounts?added={quote(info.address)}", status_code=303)
+    return Redirect(path="/server/accounts?done=added", status_code=303)
 
 
 @post("/server/accounts/{address:str}/password", **guarded("server"))
@@ -89,14 +90,14 @@ async def change_password(
         await need(services.mailstore, "mail store").set_password(address, password)
     except InvalidInput as exc:
         return await _list_page(request, services, status=422, error=f"{address}: {exc}")
-    return Redirect(path=f"/server/accounts?password={quote(address)}", status_code=303)
+    return Redirect(path="/server/accounts?done=password", status_code=303)
 
 
 @post("/server/accounts/{address:str}/remove", **guarded("server"))
 async def remove_account(services: Services, address: FromPath[str]) -> Response[Any]:
     """Remove an account with all its mail."""
     await need(services.mailstore, "mail store").remove_account(address)
-    return Redirect(path=f"/server/accounts?removed={quote(address)}", status_code=303)
+    return Redirect(path="/server/accounts?done=removed", status_code=303)
 
 
 ROUTES = [accounts_page, add_account, change_password, remove_account]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
@@ -17,11 +16,12 @@ from litestar.response import Redirect
 from courriel.errors import AlreadyExists, InvalidInput, NotFound
 from courriel.web.app import Services
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded, need
+from courriel.web.dashboard.server_common import Form, field, guarded, need, notice
 
 __all__ = ["ROUTES", "split_targets"]
 
 _SEPARATORS = re.compile(r"[\s,;]+")
+_NOTICES = {"added": "Alias saved.", "removed": "Removed.", "target": "Target removed."}
 
 
 def split_targets(text: str) -> list[str]:
@@ -49,13 +49,7 @@ async def _list_page(
 @get("/server/aliases", **guarded("server"))
 async def aliases_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """Every alias with its targets, and the form to add one."""
-    params = request.query_params
-    done = ""
-    if "added" in params:
-        done = f"Alias {params['added']} saved."
-    elif "removed" in params:
-        done = f"Removed {params['removed']}."
-    return await _list_page(request, services, done=done)
+    return await _list_page(request, services, done=notice(request, _NOTICES))
 
 
 @post("/server/aliases", **guarded("server"))
@@ -68,12 +62,12 @@ async def add_alias(
     try:
         if not split_targets(targets):
             raise InvalidInput("give at least one target address", field="targets")
-        info = await need(services.mailstore, "mail store").add_alias(alias, split_targets(targets))
+        await need(services.mailstore, "mail store").add_alias(alias, split_targets(targets))
     except (InvalidInput, AlreadyExists, NotFound) as exc:
         return await _list_page(
             request, services, status=422, error=str(exc), alias=alias, targets=targets
         )
-    return Redirect(path=f"/server/aliases?added={quote(info.alias)}", status_code=303)
+    return Redirect(path="/server/aliases?done=added", status_code=303)
 
 
 @post("/server/aliases/remove", **guarded("server"))
@@ -82,8 +76,8 @@ async def remove_alias(services: Services, data: Form) -> Response[Any]:
     alias = field(data, "alias", limit=320)
     target = field(data, "target", limit=320) or None
     await need(services.mailstore, "mail store").remove_alias(alias, target)
-    what = alias if target is None else f"{target} from {alias}"
-    return Redirect(path=f"/server/aliases?removed={quote(what)}", status_code=303)
+    done = "removed" if target is None else "target"
+    return Redirect(path=f"/server/aliases?done={done}", status_code=303)
 
 
 ROUTES = [aliases_page, add_alias, remove_alias]

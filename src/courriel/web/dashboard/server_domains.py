@@ -24,10 +24,11 @@ from courriel.delivery.dkimkeys import RecordCheck, check_records, dns_records, 
 from courriel.errors import AlreadyExists, DnsError, InvalidInput, NotFound
 from courriel.web.app import Services
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded, need
+from courriel.web.dashboard.server_common import Form, field, guarded, need, notice
 
 __all__ = ["ROUTES"]
 
+_NOTICES = {"removed": "Domain removed: mail to it is no longer accepted."}
 _LABELS = {
     "OK": "published",
     "MISSING": "missing",
@@ -55,8 +56,7 @@ async def _list_page(
 @get("/server/domains", **guarded("server"))
 async def domains_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """Every local domain and the form to add one."""
-    removed = request.query_params.get("removed", "")
-    return await _list_page(request, services, done=f"Domain {removed} removed." if removed else "")
+    return await _list_page(request, services, done=notice(request, _NOTICES))
 
 
 @post("/server/domains", **guarded("server"))
@@ -150,7 +150,7 @@ async def remove_domain(
             added=False,
             error=str(exc),
         )
-    return Redirect(path=f"/server/domains?removed={quote(name)}", status_code=303)
+    return Redirect(path="/server/domains?done=removed", status_code=303)
 
 
 ROUTES = [domains_page, add_domain, domain_page, domain_check, remove_domain]

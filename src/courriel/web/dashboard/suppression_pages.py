@@ -1,5 +1,10 @@
 """``/suppression``: the global do-not-send list (viewer reads, marketer writes).
 
+Removal is split (:func:`owner_only`): a marketer may remove the entries people added by
+hand (reason "manual"); an entry that protects the server's reputation or a person's
+rights (a bounce, a complaint, an unsubscribe, the hash of an erased person) is removed
+by an owner only.
+
 Calls :mod:`courriel.marketing.suppression`, as ``/api/v1/suppression`` does: adding is
 idempotent (an entry that exists keeps its first reason), entries added here have the
 reason "manual". Pages of :data:`PAGE` entries in id order, by cursor (``?after=``).
@@ -12,15 +17,16 @@ a parent domain (the same test the senders use, ``is_suppressed``).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
-from courriel.errors import InvalidInput
+from courriel.errors import InvalidInput, NotFound
 from courriel.marketing.suppression import (
     SUPPRESSION_KINDS,
+    Suppression,
     SuppressionKind,
+    get_suppression,
     is_suppressed,
     list_suppressions,
     normalise_value,
@@ -28,12 +34,22 @@ from courriel.marketing.suppression import (
     unsuppress,
 )
 from courriel.web.app import Services
+from courriel.web.dashboard.access import PageForbidden, require_session
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded
+from courriel.web.dashboard.server_common import Form, field, guarded, notice
 
-__all__ = ["PAGE", "ROUTES"]
+__all__ = ["PAGE", "ROUTES", "owner_only"]
 
 PAGE = 100
+_NOTICES = {
+    "added": "Suppressed: no marketing mail goes to it.",
+    "removed": "Removed from the suppression list: marketing mail may go to it again.",
+}
+
+
+def owner_only(entry: Suppression) -> bool:
+    """May only an owner remove ``entry``? Everything but a hand-made address/domain entry."""
+    return entry.kind == "hash" or entry.reason != "manual"
 
 
 def _kind(value: str) -> SuppressionKind:
@@ -87,6 +103,7 @@ async def _list_page(
         next_after=entries[-1].id if len(entries) == PAGE else 0,
         q=query,
         search=await _search(services, query),
+        owner_only=owner_only,
         **context,
     )
 
@@ -94,13 +111,7 @@ async def _list_page(
 @get("/suppression", **guarded("marketing"))
 async def suppression_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """A page of entries (of one kind with ``?kind=``), the search, the add form."""
-    params = request.query_params
-    done = ""
-    if "added" in params:
-        done = f"{params['added']} is suppressed: no marketing mail goes to it."
-    elif "removed" in params:
-        done = f"{params['removed']} removed from the suppression list."
-    return await _list_page(request, services, done=done)
+    return await _list_page(request, services, done=notice(request, _NOTICES))
 
 
 @post("/suppression", **guarded("marketing"))
@@ -113,7 +124,7 @@ async def add_entry(
     try:
         if kind_text not in ("address", "domain"):
             raise InvalidInput("choose an address or a domain", field="kind")
-        stored = normalise_value(kind_text, value)
+        normalise_value(kind_text, value)
         async with services.db.write() as conn:
             await suppress(
                 conn, kind=_kind(kind_text), value=value, reason="manual", now=services.clock()
@@ -122,26 +133,33 @@ async def add_entry(
         return await _list_page(
             request, services, status=422, error=str(exc), value=value, add_kind=kind_text
         )
-    return Redirect(path=f"/suppression?added={quote(stored)}", status_code=303)
+    return Redirect(path="/suppression?done=added", status_code=303)
 
 
 @post("/suppression/remove", **guarded("marketing"))
 async def remove_entry(
     request: Request[Any, Any, Any], services: Services, data: Form
 ) -> Response[Any]:
-    """Remove one entry (mail to it may be sent again)."""
+    """Remove one entry (mail to it may be sent again); protective ones need an owner."""
     value = field(data, "value", limit=320)
+    owner = require_session(request).admin.at_least("owner")
     try:
         kind = _kind(field(data, "kind", limit=16))
         async with services.db.write() as conn:
-            removed = await unsuppress(conn, kind=kind, value=value)
+            entry = await get_suppression(conn, kind=kind, value=value)
+            if entry is None:
+                raise NotFound(f"{value} is not on the suppression list.")
+            if owner_only(entry) and not owner:
+                raise PageForbidden(
+                    detail=f"only an owner can remove a {entry.kind} entry "
+                    f"with the reason {entry.reason!r}"
+                )
+            await unsuppress(conn, kind=kind, value=value)
     except InvalidInput as exc:
         return await _list_page(request, services, status=422, error=str(exc))
-    if not removed:
-        return await _list_page(
-            request, services, status=404, error=f"{value} is not on the suppression list."
-        )
-    return Redirect(path=f"/suppression?removed={quote(value)}", status_code=303)
+    except NotFound as exc:
+        return await _list_page(request, services, status=404, error=str(exc))
+    return Redirect(path="/suppression?done=removed", status_code=303)
 
 
 ROUTES = [suppression_page, add_entry, remove_entry]

@@ -25,6 +25,7 @@ from courriel.web.app import WebServices
 
 HOST = "mail.shop.test"
 PAGES = ["/server/domains", "/server/accounts", "/server/aliases", "/server/queue"]
+OWNER_ONLY_GETS = ["/server/domains/x.test", "/server/domains/x.test/check", "/server/queue/1"]
 POSTS = [
     ("/server/domains", {"name": "x.test"}),
     ("/server/domains/x.test/remove", {}),
@@ -58,12 +59,15 @@ def services(
 @pytest.mark.parametrize("role", ["viewer", "marketer"])
 async def test_server_pages_refuse_other_roles(users: Users, role: str) -> None:
     browser = await users.login(role)
-    for url in [*PAGES, "/server/domains/x.test", "/server/domains/x.test/check"]:
-        assert (await browser.get(url)).status_code == 403, url
+    for url in [*PAGES, *OWNER_ONLY_GETS]:
+        response = await browser.get(url)
+        assert response.status_code == 403, url
+        assert "your role cannot open this page" in response.text, url
     for url, data in POSTS:
         response = await browser.post(url, data)
         assert response.status_code == 403, url
-        assert "not" in response.text  # the HTML refusal page
+        assert "your role can read this page but not change it" not in response.text
+        assert "your role cannot open this page" in response.text  # the HTML refusal page
 
 
 async def test_owner_opens_every_server_page(users: Users) -> None:
@@ -155,8 +159,9 @@ async def test_remove_a_domain_in_use_needs_force(users: Users, mailstore: MailS
     removed = await owner.post("/server/domains/shop.test/remove", {"force": "yes"})
     assert removed.status_code == 303
     assert await mailstore.list_domains() == []
+    assert removed.headers["location"] == "/server/domains?done=removed"
     listing = await owner.get(removed.headers["location"])
-    assert "Domain shop.test removed." in listing.text
+    assert "Domain removed" in listing.text
 
 
 async def test_accounts_add_filter_change_password_remove(
@@ -171,7 +176,7 @@ async def test_accounts_add_filter_change_password_remove(
     assert added.status_code == 303
     await owner.post("/server/accounts", {"address": "zed@other.test", "password": "zed password"})
     listing = await owner.get(added.headers["location"])
-    assert "Account ann@shop.test added." in listing.text
+    assert 'role="status">Account added.' in listing.text
     only = await owner.get("/server/accounts?domain=shop.test")
     assert "ann@shop.test" in only.text and "zed@other.test" not in only.text
 
@@ -278,3 +283,33 @@ async def test_a_node_without_a_mail_store_says_so(services: WebServices) -> Non
         assert dropped.status_code == 503 and "blob store" in dropped.text
     finally:
         await bare.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/server/domains?removed=Evil%20text",
+        "/server/accounts?added=evil@x.test&removed=evil&password=evil",
+        "/server/aliases?added=evil@x.test&removed=evil",
+    ],
+)
+async def test_success_notices_never_come_from_the_url(users: Users, url: str) -> None:
+    """A crafted link cannot make a page claim something happened: notices are keys."""
+    owner = await users.login("owner")
+    page = await owner.get(url)
+    assert page.status_code == 200
+    assert "evil" not in page.text.lower() and 'role="status"' not in page.text
+    unknown = await owner.get(url.split("?", maxsplit=1)[0] + "?done=Evil")
+    assert "evil" not in unknown.text.lower() and 'role="status"' not in unknown.text
+
+
+async def test_errors_of_server_pages_are_html_pages(users: Users, mailstore: MailStore) -> None:
+    owner = await users.login("owner")
+    bad_address = await owner.post("/server/accounts/not-an-address/remove", {})
+    assert bad_address.status_code == 422
+    assert bad_address.headers["content-type"].startswith("text/html")
+    assert 'class="notice error"' in bad_address.text
+    no_alias = await owner.post("/server/aliases/remove", {"alias": ""})
+    assert no_alias.status_code == 422 and no_alias.headers["content-type"].startswith("text/html")
+    missing = await owner.get("/server/queue/9223372036854775807")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")

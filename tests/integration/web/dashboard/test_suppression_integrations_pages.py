@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import insert
 from tests.integration.web.conftest import Clock
 from tests.integration.web.dashboard.conftest import Users
 
 from courriel.integrations.registry import get_by_name, list_integrations
-from courriel.marketing.suppression import is_suppressed, list_suppressions
+from courriel.marketing.suppression import (
+    address_hash,
+    get_suppression,
+    is_suppressed,
+    list_suppressions,
+    suppress,
+)
 from courriel.storage.models.marketing import webhook_receipts
 from courriel.web.app import WebServices
 
@@ -44,8 +51,9 @@ async def test_suppression_add_search_page_remove(users: Users, services: WebSer
     marketer = await users.login("marketer")
     added = await marketer.post("/suppression", {"kind": "address", "value": "Ann@Example.TEST"})
     assert added.status_code == 303
+    assert added.headers["location"] == "/suppression?done=added"
     listing = await marketer.get(added.headers["location"])
-    assert "ann@example.test is suppressed" in listing.text
+    assert 'role="status">Suppressed: no marketing mail goes to it.' in listing.text
     assert (
         await marketer.post("/suppression", {"kind": "domain", "value": "Spam.TEST"})
     ).status_code == 303
@@ -82,6 +90,47 @@ async def test_suppression_add_search_page_remove(users: Users, services: WebSer
         "/suppression/remove", {"kind": "address", "value": "ann@example.test"}
     )
     assert missing.status_code == 404 and "not on the suppression list" in missing.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "reason"),
+    [
+        ("hash", address_hash("gone@example.test"), "forgotten"),
+        ("address", "bounced@example.test", "bounce"),
+        ("address", "angry@example.test", "complaint"),
+        ("address", "left@example.test", "unsubscribe"),
+        ("domain", "dead.test", "bounce"),
+    ],
+)
+async def test_only_owners_remove_protective_suppressions(
+    users: Users, services: WebServices, kind: str, value: str, reason: str
+) -> None:
+    async with services.db.write() as conn:
+        await suppress(conn, kind=kind, value=value, reason=reason, now=services.clock())  # type: ignore[arg-type]
+    marketer = await users.login("marketer")
+    page = await marketer.get("/suppression")
+    assert "owner only" in page.text and 'id="remove-rule"' in page.text
+    refused = await marketer.post("/suppression/remove", {"kind": kind, "value": value})
+    assert refused.status_code == 403 and "only an owner can remove" in refused.text
+    async with services.db.read() as conn:
+        assert await get_suppression(conn, kind=kind, value=value) is not None  # type: ignore[arg-type]
+    owner = await users.login("owner")
+    assert "owner only" not in (await owner.get("/suppression")).text
+    assert (
+        await owner.post("/suppression/remove", {"kind": kind, "value": value})
+    ).status_code == 303
+    async with services.db.read() as conn:
+        assert await get_suppression(conn, kind=kind, value=value) is None  # type: ignore[arg-type]
+
+
+async def test_suppression_and_integration_notices_never_come_from_the_url(users: Users) -> None:
+    owner = await users.login("owner")
+    for url in ("/suppression?added=Evil&removed=Evil", "/integrations?removed=Evil"):
+        page = await owner.get(url)
+        assert page.status_code == 200
+        assert "Evil" not in page.text and 'role="status"' not in page.text, url
+    done = await owner.get("/integrations?done=removed")
+    assert 'role="status">Shop disconnected' in done.text
 
 
 async def test_suppression_pages_by_cursor(users: Users, services: WebServices) -> None:
