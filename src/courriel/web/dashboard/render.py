@@ -18,6 +18,10 @@ Invariants:
   personal data) and a Content-Security-Policy that allows scripts and styles from this
   origin only, no inline script (page code lives in ``static/``); a page that needs more
   (the email editor's canvas) passes its own ``Content-Security-Policy`` in ``headers``.
+  Two allowances in :data:`CSP` are deliberate: ``img-src https:``, because product
+  images in templates, previews and the editor come from the shop's own image host, and
+  ``style-src 'unsafe-inline'``, because GrapesJS and the compiled MJML set inline
+  ``style`` attributes; neither lets a script run (``script-src 'self'`` stays strict).
 """
 
 from __future__ import annotations
