@@ -77,10 +77,11 @@ async def test_search_profile_and_import(
 
 
 async def test_phone_width_keeps_the_table_inside_the_page(
-    browser: Any, dashboard: Dashboard
+    browser: Any, dashboard: Dashboard, shot: Any
 ) -> None:
     await _seed(dashboard)
     page = await dashboard.page(browser, "viewer", width=375)
     await page.goto(f"{dashboard.url}/contacts")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
+    await shot(page, "contacts-phone")

@@ -89,7 +89,7 @@ async def test_the_builder_fits_a_phone_and_a_viewer_only_previews(
 
 
 async def test_every_condition_kind_builds_a_tree_the_parser_accepts(
-    browser: Any, dashboard: Dashboard
+    browser: Any, dashboard: Dashboard, shot: Any
 ) -> None:
     await _seed(dashboard)
     page = await dashboard.page(browser, "marketer")
@@ -127,6 +127,7 @@ async def test_every_condition_kind_builds_a_tree_the_parser_accepts(
         "kind": "not",
         "condition": {"kind": "tag", "tag": "blocked", "present": True},
     }
+    await shot(page, "segment-every-kind")
     await page.get_by_label("Name", exact=True).fill("Everything")
     await page.get_by_role("button", name="Save segment").click()
     await page.get_by_text("Segment saved.").wait_for()
