@@ -64,6 +64,10 @@ def compile_template(kind: Literal["mjml", "html"], source: str) -> str:
         raise InvalidInput("a template needs a source", field="source")
     if len(source) > MAX_SOURCE:
         raise InvalidInput(f"a template is at most {MAX_SOURCE} characters", field="source")
+    if kind == "mjml":
+        # Browsers send a textarea's line breaks as CRLF (HTML's form encoding) and mrml
+        # refuses a CR between the tags of <mj-head>; lines and columns stay the same.
+        source = source.replace("\r\n", "\n")
     checked, _ = compile_jinja(make_environment(autoescape=True), source, field="source")
     html = _mjml_to_html(source) if kind == "mjml" else source
     renderer = Renderer(html, "")

@@ -142,3 +142,21 @@ def test_compiled_newsletter_renders() -> None:
     assert "Hello Jane," in out.html
     assert "News for Paris!" in out.html
     assert out.html.count("Sample product") == 3
+
+
+def test_crlf_line_breaks_compile_like_lf() -> None:
+    """A source typed in a browser's textarea arrives with CRLF line breaks (mrml refuses a
+    CR between the tags of <mj-head>); it compiles to what its LF form compiles to, and an
+    error still names the source's own line."""
+    source = (
+        "<mjml>\n  <mj-head>\n    <mj-title>Hi</mj-title>\n  </mj-head>\n  <mj-body>\n"
+        "    <mj-section><mj-column><mj-text>Hello {{ contact.first_name }}</mj-text>"
+        "</mj-column></mj-section>\n  </mj-body>\n</mjml>\n"
+    )
+    assert compile_template("mjml", source.replace("\n", "\r\n")) == compile_template(
+        "mjml", source
+    )
+    broken = source.replace("{{ contact.first_name }}", "{{ contact.first_name ")
+    with pytest.raises(InvalidInput) as caught:
+        compile_template("mjml", broken.replace("\n", "\r\n"))
+    assert str(caught.value).startswith("line 6")
