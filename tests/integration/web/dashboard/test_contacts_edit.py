@@ -262,3 +262,10 @@ async def test_unknown_ids_are_404(users: Users) -> None:
         assert (await browser.post(f"/contacts/{ada}/lists/{missing}/remove")).status_code == 404
     async with users.services.db.read() as conn:
         assert await find_contact_id(conn, "ada@shop.test") == ada
+
+
+async def test_the_list_offers_new_contact_to_marketers_only(users: Users) -> None:
+    marketer = await users.login("marketer")
+    assert 'href="/contacts/new"' in (await marketer.get("/contacts")).text
+    viewer = await users.login("viewer")
+    assert 'href="/contacts/new"' not in (await viewer.get("/contacts")).text
