@@ -295,7 +295,7 @@ def _login_page(
     return html_response(html, status=status)
 
 
-@get("/login", include_in_schema=False, sync_to_thread=False)
+@get("/login", include_in_schema=False, sync_to_thread=False, exception_handlers=EXCEPTION_HANDLERS)
 def login_form(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The login form, with a fresh double-submit CSRF cookie."""
     token = secrets.token_urlsafe(32)
@@ -311,7 +311,7 @@ def login_form(request: Request[Any, Any, Any], services: Services) -> Response[
     return response
 
 
-@post("/login", include_in_schema=False, status_code=303)
+@post("/login", include_in_schema=False, status_code=303, exception_handlers=EXCEPTION_HANDLERS)
 async def login(
     request: Request[Any, Any, Any],
     services: Services,

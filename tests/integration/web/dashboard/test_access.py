@@ -76,6 +76,18 @@ async def test_login_form_needs_its_csrf_cookie(users: Users) -> None:
     assert "courriel_session" not in response.headers.get("set-cookie", "")
 
 
+async def test_a_malformed_login_form_gets_an_html_page(users: Users) -> None:
+    client = users.client()
+    response = await client.post(
+        "/login",
+        content="email=a@shop.test&email=b@shop.test&password=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"].startswith("text/html")
+    assert "courriel_session" not in response.headers.get("set-cookie", "")
+
+
 async def test_failed_logins_are_rate_limited_per_email(users: Users) -> None:
     email = await users.add("owner")
     client = users.client()
