@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
@@ -28,9 +27,11 @@ from courriel.errors import AlreadyExists, InvalidInput
 from courriel.integrations.tracker import TrackerSite, add_site, list_sites, remove_site
 from courriel.web.app import Services
 from courriel.web.dashboard.render import page
-from courriel.web.dashboard.server_common import Form, field, guarded
+from courriel.web.dashboard.server_common import Form, field, guarded, notice
 
 __all__ = ["ROUTES", "snippet"]
+
+_NOTICES = {"removed": "Site removed: its key no longer works."}
 
 _SEPARATORS = re.compile(r"[\s,]+")
 MAX_ORIGINS = 20  # origins accepted from one form
@@ -79,9 +80,7 @@ async def _list_page(
 @get("/tracker", **guarded("marketing"))
 async def tracker_page(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The tracker sites with their keys and snippets (and, for marketers, the add form)."""
-    removed = request.query_params.get("removed", "")
-    done = f"Site {removed} removed: its key no longer works." if removed else ""
-    return await _list_page(request, services, done=done)
+    return await _list_page(request, services, done=notice(request, _NOTICES))
 
 
 @post("/tracker", **guarded("marketing"))
@@ -112,7 +111,7 @@ async def add_tracker_site(
 async def remove_tracker_site(services: Services, name: FromPath[str]) -> Response[Any]:
     """Remove a site: its key stops working at once (its events stay)."""
     await remove_site(services.db, name)
-    return Redirect(path=f"/tracker?removed={quote(name.strip().lower())}", status_code=303)
+    return Redirect(path="/tracker?done=removed", status_code=303)
 
 
 ROUTES = [tracker_page, add_tracker_site, remove_tracker_site]

@@ -82,9 +82,11 @@ async def test_remove_a_site_and_unknown_site(users: Users, services: WebService
     site = await add_site(services.db, "shop", now=services.clock())
     marketer = await users.login("marketer")
     removed = await marketer.post("/tracker/shop/remove")
-    assert removed.status_code == 303 and removed.headers["location"] == "/tracker?removed=shop"
+    assert removed.status_code == 303 and removed.headers["location"] == "/tracker?done=removed"
     assert await find_site(services.db, site.public_key) is None
     done = await marketer.get(removed.headers["location"])
-    assert "Site shop removed" in done.text
+    assert "Site removed: its key no longer works." in done.text
+    crafted = await marketer.get("/tracker?removed=evil&done=Your+account+is+locked")
+    assert "evil" not in crafted.text and "locked" not in crafted.text
     missing = await marketer.post("/tracker/shop/remove")
     assert missing.status_code == 404 and "no tracker site" in missing.text
