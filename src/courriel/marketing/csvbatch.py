@@ -29,6 +29,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.engine import Connection
@@ -81,19 +82,21 @@ class BatchRow(NamedTuple):
     line: int
     email: str  # normalised
     digest: str  # SHA-256 hex of ``email`` (the erased-address check)
-    fields: dict[str, Any]  # normalised columns it sets (None: clear)
     attributes: dict[str, Any]
     tags: tuple[str, ...]
     consent: str | None  # the row's email_consent cell
     # The row as a new contact: INSERT_COLUMNS but email_status (:func:`new_values`),
-    # built by the worker process so that the writer only adds the status.
+    # built by the worker process so that the writer only adds the status. A MERGED
+    # column the row does not set is None: an import never clears a column (an empty
+    # cell leaves the stored value), so None also means "keep" when merging.
     values: tuple[Any, ...]
 
 
 def new_values(email: str, fields: dict[str, Any], attributes: dict[str, Any]) -> tuple[Any, ...]:
-    """:attr:`BatchRow.values`: attributes as ``json.dumps`` writes them, which is what
-    SQLAlchemy's JSON type stores unless the engine has another serializer (write_batch
-    then serialises them again)."""
+    """:attr:`BatchRow.values` of a row setting ``fields`` (no None: an import never clears
+    a column): attributes as ``json.dumps`` writes them, which is what SQLAlchemy's JSON
+    type stores unless the engine has another serializer (write_batch then serialises them
+    again)."""
     get = fields.get
     return (
         email,
@@ -325,7 +328,10 @@ def _plan_row(plan: _Plan, row: BatchRow, stored: dict[str, Any] | None, context
         plan.inserts.append((*values, row.consent or context.consent or "never"))
         plan.inserted_rows.append(row)
         return
-    merged = [row.fields.get(name, stored[name]) for name in MERGED]
+    merged = [
+        stored[name] if value is None else value
+        for name, value in zip(MERGED, row.values[1 : len(MERGED) + 1], strict=True)
+    ]
     attributes = dict(stored["attributes"] or {})
     if row.attributes:
         attributes = check_attributes({**attributes, **row.attributes})
@@ -416,7 +422,7 @@ def _tags(
             continue
         contact_id = ids[row.email]
         if row.email in inserted:
-            fresh.extend([(contact_id, tag) for tag in row.tags])
+            fresh.extend(zip(repeat(contact_id), row.tags))
             continue
         new = [(contact_id, tag) for tag in row.tags if (contact_id, tag) not in have]
         added.extend(new)

@@ -218,17 +218,16 @@ def _parse_row(cells: list[str], header: _Header, line: int) -> BatchRow:
         time_zone=zone,
     )
     address = normalise_email(email)
-    fields = normalise_fields(data)
     checked = check_attributes(attributes) if attributes else {}
     return BatchRow(
         line=line,
         email=address,
         digest=hashlib.sha256(address.encode("utf-8")).hexdigest(),
-        fields=fields,
         attributes=checked,
         tags=normalise_tags(tags_cell.split(";")) if tags_cell else (),
         consent=consent,
-        values=new_values(address, fields, checked),
+        # Only non-empty cells reach normalise_fields, so it sets no None (no clearing).
+        values=new_values(address, normalise_fields(data), checked),
     )
 
 
