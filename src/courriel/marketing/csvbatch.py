@@ -7,7 +7,8 @@ with each engine's store (:mod:`courriel.marketing.csvlite` for SQLite,
 no I/O of its own and no per-row query: one read of the batch's erased-address hashes, one
 of its contacts, one of their tags, then one bulk statement per table. On PostgreSQL,
 addresses another transaction inserted after that read are read once more and merged as
-updates (the INSERT's RETURNING says which were skipped).
+updates (the INSERT's RETURNING says which were skipped); a batch expected to be new skips
+the first contacts read and relies on that alone (``insert_first``).
 
 The rows go to the stores as tuples of values already converted by each column's own
 SQLAlchemy bind processor (timestamps, JSON), on the driver's connection: SQLAlchemy's
@@ -75,8 +76,9 @@ class BatchRow(NamedTuple):
     """A parsed, normalised CSV row.
 
     A named tuple rather than a frozen dataclass: a million of them cross from the worker
-    process, and a tuple unpickles in ~1 µs where the dataclass took ~4-20 (its
-    ``__setstate__`` sets each field through ``object.__setattr__``).
+    process, and one unpickles in ~1.5 µs where the dataclass took 3.6 on a quiet core and
+    ~20 in the import's busy main process (its ``__setstate__`` goes through
+    ``dataclasses.fields()`` and ``object.__setattr__`` per field).
     """
 
     line: int
@@ -206,14 +208,7 @@ def write_batch(
     18 µs of wall time per row). Addresses that existed cost a sequence value each.
     """
     store = _store(conn)
-    to_json = binder(conn, contacts.c.attributes)
-    context = _Context(
-        consent=consent,
-        source=source,
-        now=binder(conn, contacts.c.updated_at)(now),
-        to_json=to_json,
-        json_dumps=to_json(_JSON_PROBE) == json.dumps(_JSON_PROBE),
-    )
+    context = _context(conn, consent=consent, source=source, now=now)
     totals = BatchTotals()
     rows = _drop_forgotten(store, rows, totals)
     if not rows:
@@ -221,19 +216,7 @@ def write_batch(
     existing: dict[str, dict[str, Any]] = {}
     if not (insert_first and store.reports_skipped):
         existing = store.existing([row.email for row in rows])
-    have = _stored_tags(store, rows, existing)
-    plan = _Plan()
-    for row in rows:
-        try:
-            _plan_row(plan, row, existing.get(row.email), context)
-        except InvalidInput as exc:
-            totals.refused.append((row.line, str(exc)))
-    inserted = _insert(store, plan, context)
-    skipped = {row.email for row in plan.inserted_rows} - inserted.keys()
-    if skipped:
-        have |= _replan_skipped(
-            store, plan, rows, existing=existing, skipped=skipped, totals=totals, context=context
-        )
+    plan, inserted, have = _contacts(store, rows, existing, totals, context)
     refused = {line for line, _ in totals.refused}
     rows = [row for row in rows if row.line not in refused]
     ids = {email: int(stored["id"]) for email, stored in existing.items()}
@@ -253,6 +236,43 @@ def write_batch(
     totals.updated += len(plan.changed)
     totals.unchanged += len(existing) - len(plan.changed)
     return totals
+
+
+def _context(conn: Connection, *, consent: str | None, source: str, now: datetime) -> _Context:
+    to_json = binder(conn, contacts.c.attributes)
+    return _Context(
+        consent=consent,
+        source=source,
+        now=binder(conn, contacts.c.updated_at)(now),
+        to_json=to_json,
+        json_dumps=to_json(_JSON_PROBE) == json.dumps(_JSON_PROBE),
+    )
+
+
+def _contacts(
+    store: BatchStore,
+    rows: list[BatchRow],
+    existing: dict[str, dict[str, Any]],
+    totals: BatchTotals,
+    context: _Context,
+) -> tuple[_Plan, dict[str, int], set[tuple[int, str]]]:
+    """Plan every row against ``existing`` and insert the new contacts; the plan, the ids
+    inserted by address and the tags the merged contacts have. ``existing`` gains the
+    contacts whose address the INSERT skipped."""
+    have = _stored_tags(store, rows, existing)
+    plan = _Plan()
+    for row in rows:
+        try:
+            _plan_row(plan, row, existing.get(row.email), context)
+        except InvalidInput as exc:
+            totals.refused.append((row.line, str(exc)))
+    inserted = _insert(store, plan, context)
+    skipped = {row.email for row in plan.inserted_rows} - inserted.keys()
+    if skipped:
+        have |= _replan_skipped(
+            store, plan, rows, existing=existing, skipped=skipped, totals=totals, context=context
+        )
+    return plan, inserted, have
 
 
 def _write(
