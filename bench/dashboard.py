@@ -21,14 +21,13 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from argon2 import PasswordHasher
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 
 from courriel.mailstore.passwords import Passwords
 from courriel.marketing.dailystats import METRICS
@@ -36,28 +35,13 @@ from courriel.marketing.links import LinkSigner
 from courriel.storage.db import Database
 from courriel.storage.models.dashboard import admins, daily_stats
 from courriel.storage.models.marketing import contacts
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.dashboard.admins import create_admin
 
 EMAIL = "bench-owner@shop.test"
 PASSWORD = "bench password 1234"
 NOW = datetime.now(UTC)
-
-
-class NullMailer:
-    """The Mailer port; the overview sends nothing."""
-
-    async def send(
-        self,
-        *,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        transactional: bool = True,
-        on_commit: Callable[[Connection], None] | None = None,
-    ) -> bool:
-        del sender, recipient, message, transactional, on_commit
-        return True
 
 
 async def prepare(db: Database) -> tuple[int, float]:
@@ -103,7 +87,7 @@ async def measure(url: str, runs: int) -> dict[str, float]:
             db=db,
             public_url="https://mail.shop.test",
             links=LinkSigner(b"k" * 32),
-            mailer=NullMailer(),
+            mailer=RecordingMailer(),  # the overview sends nothing
             clock=lambda: datetime.now(UTC),
             passwords=Passwords(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)),
         )

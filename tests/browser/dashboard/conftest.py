@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from courriel.mailstore.service import MailStore
 from courriel.marketing.links import LinkSigner
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.dashboard.admins import create_admin
 from courriel.web.dashboard.render import assets_ok
@@ -35,26 +36,6 @@ from courriel.web.server import HttpServer
 
 PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
-
-
-@dataclass
-class SentMail:
-    sender: str
-    recipient: str
-    message: bytes
-    transactional: bool
-
-
-@dataclass
-class RecordingMailer:
-    """A real Mailer port implementation that keeps what it is given."""
-
-    sent: list[SentMail] = field(default_factory=list)
-
-    async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
-        self.sent.append(SentMail(sender, recipient, message, transactional))
 
 
 @dataclass

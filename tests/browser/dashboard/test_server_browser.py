@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from tests.browser.dashboard.conftest import Dashboard, RecordingMailer
+from tests.browser.dashboard.conftest import Dashboard
 from tests.integration.web.dashboard.server_seed import seed_deferred
 
 from courriel.delivery.queue_admin import show_message
@@ -25,6 +25,7 @@ from courriel.marketing.links import LinkSigner
 from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.testing.dns import DnsServer
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.server import HttpServer
 

@@ -103,7 +103,7 @@ class SenderThread:
             while not self.stop.is_set():
                 if not await sender.step_all():
                     await asyncio.sleep(0.02)
-            self.recipients = [recipient for _, recipient, _ in mailer.sent]
+            self.recipients = [m.recipient for m in mailer.sent]
         finally:
             await db.close()
 

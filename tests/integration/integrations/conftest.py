@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
@@ -31,6 +31,7 @@ from courriel.storage.models.marketing import (
     products,
     webhook_receipts,
 )
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.hooks import ROUTES
 
@@ -57,18 +58,6 @@ def fixture(kind: str, name: str) -> dict[str, Any]:
     data = json.loads((FIXTURES / kind / f"{name}.json").read_text())
     assert isinstance(data, dict)
     return data
-
-
-@dataclass
-class RecordingMailer:
-    """The Mailer port, keeping what it is given (webhooks never send mail)."""
-
-    sent: list[bytes] = field(default_factory=list)
-
-    async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
-        self.sent.append(message)
 
 
 _deliveries = count(1)

@@ -16,7 +16,6 @@ from tests.integration.integrations.conftest import (
     NOW,
     SECRET,
     Hooks,
-    RecordingMailer,
     fixture,
 )
 from tests.integration.marketing.campaigns_tracking.seed import seed_campaign, stats_row
@@ -26,6 +25,7 @@ from courriel.integrations.registry import add_integration
 from courriel.marketing.campaigns.tracking import record_click
 from courriel.marketing.links import LinkSigner
 from courriel.storage.db import Database
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.hooks import ROUTES
 

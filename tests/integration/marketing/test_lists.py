@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,6 +32,7 @@ from courriel.marketing.lists import (
 from courriel.marketing.suppression import suppress
 from courriel.marketing.types import ContactData, OutgoingMail
 from courriel.storage.db import Database
+from courriel.testing.mail import RecordingMailer
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 KEY = b"k" * 32
@@ -43,18 +44,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@dataclass
-class RecordingMailer:
-    """A real implementation of the Mailer port that keeps what it is given."""
-
-    sent: list[tuple[str, str, bytes, bool]] = field(default_factory=list)
-
-    async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
-        self.sent.append((sender, recipient, message, transactional))
 
 
 @pytest.fixture
@@ -94,8 +83,13 @@ async def _subscribe_doi(db: Database, optin: OptIn, contact_id: int) -> tuple[i
     mailer = RecordingMailer()
     await send_outbox(mailer, outbox)
     assert len(mailer.sent) == 1
-    sender, recipient, raw, transactional = mailer.sent[0]
-    assert (sender, recipient, transactional) == ("news@shop.example", "dana@example.com", True)
+    [sent] = mailer.sent
+    assert (sent.sender, sent.recipient, sent.transactional) == (
+        "news@shop.example",
+        "dana@example.com",
+        True,
+    )
+    raw = sent.message
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     message = email.message_from_bytes(raw, policy=email.policy.SMTP)
     assert message["Subject"] == "Please confirm your subscription to News"

@@ -1,8 +1,9 @@
 """marketing.campaigns.transactional: exactly-once sending, crashes, tracking rules.
 
-The Mailer here is a real implementation of the port: ``on_commit`` runs inside a real
-write transaction (Database.run_write, as the delivery committer runs it) and the message
-counts as stored only when that transaction commits.
+The Mailer here is the shared recorder (courriel.testing.mail), a real implementation of
+the port: ``on_commit`` runs inside a real write transaction (Database.run_write, as the
+delivery committer runs it) and the message counts as stored only when that transaction
+commits.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import email.policy
 import poplib
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -43,6 +44,7 @@ from courriel.marketing.templates.service import add_template
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import transactional_messages
+from courriel.testing.mail import RecordingMailer
 from courriel.testing.node import running_node
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -58,13 +60,15 @@ class Crash(BaseException):
 
 
 @dataclass
-class Mailer:
-    db: Database
-    stored: list[bytes] = field(default_factory=list)
-    accept: bool = True
-    crash: bool = False
+class Mailer(RecordingMailer):
+    """The shared recorder over a database, for transactional mail only, with two faults.
+
+    ``gate``: when set, send waits for it first. ``fail_in_transaction``: the store
+    transaction fails after ``on_commit`` ran (a full disk), so nothing commits.
+    """
+
+    gate: asyncio.Event | None = None
     fail_in_transaction: bool = False
-    gate: asyncio.Event | None = None  # when set, send waits for it
 
     async def send(
         self,
@@ -75,13 +79,9 @@ class Mailer:
         transactional: bool = True,
         on_commit: Callable[[Connection], None] | None = None,
     ) -> bool:
-        assert transactional
+        assert transactional and self.db is not None
         if self.gate is not None:
             await self.gate.wait()
-        if self.crash:
-            raise Crash
-        if not self.accept:
-            return False
 
         def store(conn: Connection) -> None:
             if on_commit is not None:
@@ -89,9 +89,13 @@ class Mailer:
             if self.fail_in_transaction:
                 raise StorageError("disk full")
 
-        await self.db.run_write(store)
-        self.stored.append(message)
-        return True
+        return await super().send(
+            sender=sender,
+            recipient=recipient,
+            message=message,
+            transactional=transactional,
+            on_commit=store,
+        )
 
 
 @pytest.fixture
@@ -142,12 +146,12 @@ def html_of(raw: bytes) -> str:
 async def test_crash_before_the_message_is_stored_then_retry_sends_once(
     database: Database,
 ) -> None:
-    mailer = Mailer(database, crash=True)
+    mailer = Mailer(database, error=Crash())
     with pytest.raises(Crash):
         await send_message(database, mailer, settings(), request(), now=T0)
     [(reserved, status)] = await statuses(database)
     assert status == "pending"  # reserved, never claims to be queued
-    mailer.crash = False
+    mailer.error = None
     with pytest.raises(AlreadyExists):  # within the lease: maybe still being sent
         await send_message(database, mailer, settings(), request(), now=T0 + PENDING_LEASE / 2)
     later = T0 + PENDING_LEASE * 2
@@ -155,7 +159,7 @@ async def test_crash_before_the_message_is_stored_then_retry_sends_once(
     assert (outcome.id, outcome.status, outcome.replay) == (reserved, "queued", False)
     again = await send_message(database, mailer, settings(), request(), now=later)
     assert (again.id, again.status, again.replay) == (reserved, "queued", True)
-    assert len(mailer.stored) == 1
+    assert len(mailer.sent) == 1
     assert await statuses(database) == [(reserved, "queued")]
 
 
@@ -173,7 +177,7 @@ async def test_a_concurrent_request_of_the_same_key_never_sends_twice(
     mailer.gate.set()
     outcome = await first
     assert outcome.status == "queued"
-    assert len(mailer.stored) == 1
+    assert len(mailer.sent) == 1
 
 
 @pytest.mark.usefixtures("ready")
@@ -189,7 +193,7 @@ async def test_failed_store_transaction_leaves_no_row(database: Database) -> Non
 
 @pytest.mark.usefixtures("ready")
 async def test_recipient_refused_for_good_leaves_no_row(database: Database) -> None:
-    mailer = Mailer(database, accept=False)
+    mailer = Mailer(database, refuse={"ada@example.test"})
     with pytest.raises(InvalidInput) as refused:
         await send_message(database, mailer, settings(), request(), now=T0)
     assert refused.value.field == "to"
@@ -208,7 +212,7 @@ async def test_pixel_follows_config_and_tracking_consent(database: Database) -> 
             now=T0,
         )
     await send_message(database, mailer, settings(), request("c"), now=T0)
-    with_pixel, off, refused = (html_of(raw) for raw in mailer.stored)
+    with_pixel, off, refused = (html_of(m.message) for m in mailer.sent)
     assert "https://mail.shop.test/o/" in with_pixel
     assert "https://mail.shop.test/o/" not in off
     assert "https://mail.shop.test/o/" not in refused
@@ -220,7 +224,7 @@ async def test_shop_footer_feedback_id_and_status(database: Database) -> None:
     outcome = await send_message(
         database, mailer, settings(feedback_sender="shop-test"), request(), now=T0
     )
-    raw = mailer.stored[0]
+    raw = mailer.sent[0].message
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert str(message["Feedback-ID"]).endswith(":0:transactional:shop-test")
     assert message["Subject"] == "Hi Ada"
@@ -240,7 +244,7 @@ async def test_without_a_key_every_request_is_a_new_message(database: Database) 
     first = await send_message(database, mailer, settings(), unkeyed, now=T0)
     second = await send_message(database, mailer, settings(), unkeyed, now=T0)
     assert first.id != second.id
-    assert len(mailer.stored) == 2
+    assert len(mailer.sent) == 2
 
 
 @pytest.mark.usefixtures("ready")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 from courriel.marketing.apikeys import create_key
 from courriel.marketing.links import LinkSigner
 from courriel.storage.db import Database
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 
 
@@ -26,26 +27,6 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta
-
-
-@dataclass
-class SentMail:
-    sender: str
-    recipient: str
-    message: bytes
-    transactional: bool
-
-
-@dataclass
-class RecordingMailer:
-    """A real implementation of the Mailer port that keeps what it is given."""
-
-    sent: list[SentMail] = field(default_factory=list)
-
-    async def send(
-        self, *, sender: str, recipient: str, message: bytes, transactional: bool = True
-    ) -> None:
-        self.sent.append(SentMail(sender, recipient, message, transactional))
 
 
 @pytest.fixture

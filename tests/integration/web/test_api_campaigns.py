@@ -105,7 +105,7 @@ async def test_create_send_progress_report(
     assert resumed.json()["status"] == "sending"
     while await sender.step_all():
         pass
-    assert sorted(recipient for _, recipient, _ in mailer.sent) == [
+    assert sorted(m.recipient for m in mailer.sent) == [
         "ann@customer.example",
         "bob@customer.example",
         "cat@customer.example",

@@ -1,15 +1,14 @@
 """POST/GET /api/v1/messages: transactional mail over HTTP, on both engines.
 
-The Mailer is a real implementation of the port that runs ``on_commit`` in a real write
-transaction (as the delivery committer does) and keeps the message it was given.
+The Mailer is the shared recorder (courriel.testing.mail) over the test database: a real
+implementation of the port that runs ``on_commit`` in a real write transaction (as the
+delivery committer does) and keeps the message it was given.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
 from tests.integration.web.conftest import Clock, MakeKey, assert_problem
 
 from courriel.errors import DeliveryRefused
@@ -32,6 +30,7 @@ from courriel.storage.db import Database
 from courriel.storage.models.campaigns import transactional_messages
 from courriel.storage.models.marketing import contacts
 from courriel.storage.secrets import shared_secret
+from courriel.testing.mail import RecordingMailer
 from courriel.web.api.v1.messages import _header_key
 
 URL = "/api/v1/messages"
@@ -42,46 +41,9 @@ HTML = (
 )
 
 
-@dataclass
-class Sent:
-    sender: str
-    recipient: str
-    message: bytes
-    transactional: bool
-
-
-@dataclass
-class CommitMailer:
-    """The Mailer port: on_commit runs in a real write transaction with the 'store'."""
-
-    db: Database
-    sent: list[Sent] = field(default_factory=list)
-    refuse: Exception | None = None  # raised instead of storing
-
-    async def send(
-        self,
-        *,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        transactional: bool = True,
-        on_commit: Callable[[Connection], None] | None = None,
-    ) -> bool:
-        if self.refuse is not None:
-            raise self.refuse
-
-        def store(conn: Connection) -> None:
-            if on_commit is not None:
-                on_commit(conn)
-
-        await self.db.run_write(store)
-        self.sent.append(Sent(sender, recipient, message, transactional))
-        return True
-
-
 @pytest.fixture
-def mailer(database: Database) -> CommitMailer:  # replaces the conftest's recording mailer
-    return CommitMailer(database)
+def mailer(database: Database) -> RecordingMailer:  # replaces the conftest's: on_commit needs a db
+    return RecordingMailer(database)
 
 
 @pytest.fixture
@@ -126,7 +88,7 @@ async def rows(database: Database) -> list[dict[str, Any]]:
 
 @pytest.mark.usefixtures("shop")
 async def test_sends_a_personalised_tracked_copy(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer, database: Database
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer, database: Database
 ) -> None:
     response = await client.post(URL, json=body(), headers=auth)
     assert response.status_code == 202, response.text
@@ -165,7 +127,7 @@ async def test_sends_a_personalised_tracked_copy(
 
 @pytest.mark.usefixtures("shop")
 async def test_same_key_same_body_replays_the_first_response(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer
 ) -> None:
     headers = {**auth, "Idempotency-Key": '"order-A-17-shipped"'}
     first = await client.post(URL, json=body(), headers=headers)
@@ -179,7 +141,7 @@ async def test_same_key_same_body_replays_the_first_response(
 
 @pytest.mark.usefixtures("shop")
 async def test_same_key_other_body_is_422(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer, database: Database
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer, database: Database
 ) -> None:
     headers = {**auth, "Idempotency-Key": "k-1"}
     assert (await client.post(URL, json=body(), headers=headers)).status_code == 202
@@ -195,7 +157,7 @@ async def test_same_key_other_body_is_422(
 async def test_suppressed_recipient_is_refused_and_nothing_is_queued(
     client: httpx.AsyncClient,
     auth: dict[str, str],
-    mailer: CommitMailer,
+    mailer: RecordingMailer,
     database: Database,
     clock: Clock,
 ) -> None:
@@ -209,7 +171,7 @@ async def test_suppressed_recipient_is_refused_and_nothing_is_queued(
 
 @pytest.mark.usefixtures("shop")
 async def test_unsubscribed_contact_still_gets_transactional_mail(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer, database: Database
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer, database: Database
 ) -> None:
     async with database.write() as conn:
         await conn.execute(contacts.update().values(email_status="unsubscribed"))
@@ -220,7 +182,7 @@ async def test_unsubscribed_contact_still_gets_transactional_mail(
 
 @pytest.mark.usefixtures("shop")
 async def test_unknown_recipient_gets_defaults_and_is_not_made_a_contact(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer, database: Database
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer, database: Database
 ) -> None:
     response = await client.post(URL, json=body(to="bob@example.test"), headers=auth)
     assert response.status_code == 202, response.text
@@ -248,7 +210,7 @@ async def test_unknown_recipient_gets_defaults_and_is_not_made_a_contact(
 async def test_bad_requests_are_problems_and_write_nothing(
     client: httpx.AsyncClient,
     auth: dict[str, str],
-    mailer: CommitMailer,
+    mailer: RecordingMailer,
     database: Database,
     change: dict[str, Any],
     status: int,
@@ -287,15 +249,15 @@ async def test_missing_fields_are_named(client: httpx.AsyncClient, auth: dict[st
 
 @pytest.mark.usefixtures("shop")
 async def test_queue_refusal_is_503_and_the_key_can_be_retried(
-    client: httpx.AsyncClient, auth: dict[str, str], mailer: CommitMailer, database: Database
+    client: httpx.AsyncClient, auth: dict[str, str], mailer: RecordingMailer, database: Database
 ) -> None:
     headers = {**auth, "Idempotency-Key": "retry-me"}
-    mailer.refuse = DeliveryRefused(451, "4.3.0", "queue full")
+    mailer.error = DeliveryRefused(451, "4.3.0", "queue full")
     refused = await client.post(URL, json=body(), headers=headers)
     assert_problem(refused, 503)
     assert refused.headers["retry-after"]
     assert await rows(database) == []
-    mailer.refuse = None
+    mailer.error = None
     retried = await client.post(URL, json=body(), headers=headers)
     assert retried.status_code == 202
     assert len(mailer.sent) == 1

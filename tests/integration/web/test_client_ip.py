@@ -11,9 +11,10 @@ from typing import Any, cast
 import httpx
 import pytest
 from litestar import Litestar
-from tests.integration.web.conftest import Clock, RecordingMailer
+from tests.integration.web.conftest import Clock
 
 from courriel.integrations.tracker import TrackerSite, add_site
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices, create_app
 from courriel.web.clientip import ProxyTrust
 

@@ -6,7 +6,9 @@ import re
 from datetime import timedelta
 
 import httpx
-from tests.integration.web.conftest import Clock, RecordingMailer, assert_problem
+from tests.integration.web.conftest import Clock, assert_problem
+
+from courriel.testing.mail import RecordingMailer
 
 
 async def test_list_crud(client: httpx.AsyncClient, auth: dict[str, str]) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import insert, select, update
 from tests.integration.marketing.campaigns_tracking.seed import T0, seed_campaign, stats_row
-from tests.integration.web.conftest import RecordingMailer
 
 from courriel.marketing.campaigns.tokens import Links, Ref
 from courriel.marketing.consent import consent_history
 from courriel.marketing.lists import create_list, subscribe
 from courriel.storage.db import Database
 from courriel.storage.models.marketing import contacts, list_members
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices
 
 EMAIL = "ann@example.com"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +25,7 @@ from courriel.marketing.types import ConsentChange, ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import templates
 from courriel.storage.models.mail import domains
+from courriel.testing import mail as testing_mail
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 VERP_KEY = b"v" * 32
@@ -43,12 +44,14 @@ class Crash(Exception):
 
 
 @dataclass
-class RecordingMailer:
-    """A real Mailer: stores nothing but runs on_commit in a real write transaction."""
+class RecordingMailer(testing_mail.RecordingMailer):
+    """The shared recorder, over a database, recording each copy with its commit.
 
-    db: Database
-    sent: list[tuple[str, str, bytes]] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
+    Recorded inside the write transaction: a task cancelled while awaiting it still
+    counts. Campaign mail only (``transactional`` is False).
+    """
+
+    record_with_commit: bool = True
     crash_after: int | None = None  # raise after this many stored copies
 
     async def send(
@@ -61,19 +64,17 @@ class RecordingMailer:
         on_commit: Callable[[Connection], None] | None = None,
     ) -> bool:
         assert transactional is False
-        if recipient in self.refuse:
-            return False
-
-        def store(conn: Connection) -> None:
-            if on_commit is not None:
-                on_commit(conn)
-            # Recorded with the commit: a task cancelled while awaiting it still counts.
-            self.sent.append((sender, recipient, message))
-
-        await self.db.run_write(store)
-        if self.crash_after is not None and len(self.sent) >= self.crash_after:
+        assert self.db is not None
+        accepted = await super().send(
+            sender=sender,
+            recipient=recipient,
+            message=message,
+            transactional=transactional,
+            on_commit=on_commit,
+        )
+        if accepted and self.crash_after is not None and len(self.sent) >= self.crash_after:
             raise Crash("after commit")
-        return True
+        return accepted
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,9 @@ async def test_copies_carry_headers_and_personalisation(database: Database, shop
     made = await _campaign(database, shop)
     await _drain(database, make_sender(database, mailer, Clock()))
     assert len(mailer.sent) == 7
-    sender, recipient, raw = next(s for s in mailer.sent if s[1] == "c3@customer.example")
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    c3 = next(m for m in mailer.sent if m.recipient == "c3@customer.example")
+    sender, recipient = c3.sender, c3.recipient
+    message = email.message_from_bytes(c3.message, policy=email.policy.default)
     assert message["Subject"] == "Hi P3"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "mailto:" + sender in message["List-Unsubscribe"]
@@ -161,7 +162,7 @@ async def test_crash_and_cancel_then_restart_send_exactly_once(
     await _settled(database)
     rest = RecordingMailer(database)
     await _drain(database, make_sender(database, rest, Clock()))
-    counts = Counter(r for _s, r, _m in crashing.sent + slow.sent + rest.sent)
+    counts = Counter(m.recipient for m in crashing.sent + slow.sent + rest.sent)
     assert counts == {email: 1 for email in shop.contacts}
     statuses = await _recipients(database, made.id)
     assert set(statuses.values()) == {"sent"}
@@ -306,7 +307,7 @@ async def test_ab_winner_by_clicks_gets_the_rest(database: Database, shop: Shop)
     rest = [m for m in mailer.sent[len(sample) :]]
     assert len(rest) == len(rows) - len(sample)
     subjects = {
-        email.message_from_bytes(m[2], policy=email.policy.default)["Subject"] for m in rest
+        email.message_from_bytes(m.message, policy=email.policy.default)["Subject"] for m in rest
     }
     assert subjects == {"Subject B"}
     assert report.status == "sent" and report.total.sent == len(rows)

@@ -96,7 +96,7 @@ async def test_resume_after_a_crashed_freeze_finishes_it(database: Database, sho
     assert done.recipients == done.sent == 7
     assert Counter(statuses) == {"sent": 7}
     # Every contact of the list got exactly one copy.
-    assert Counter(recipient for _, recipient, _ in mailer.sent) == dict.fromkeys(shop.contacts, 1)
+    assert Counter(m.recipient for m in mailer.sent) == dict.fromkeys(shop.contacts, 1)
 
 
 async def test_resume_after_a_finished_freeze_keeps_sending(database: Database, shop: Shop) -> None:

@@ -51,15 +51,15 @@ class PickyRenderer(FakeRenderer):
 
 @dataclass
 class FlakyMailer(RecordingMailer):
-    """Raises ``error`` on the first ``failures`` calls, then behaves."""
+    """Raises ``fault`` on the first ``failures`` calls, then behaves."""
 
     failures: int = 0
-    error: Exception = field(default_factory=lambda: Crash("boom"))
+    fault: Exception = field(default_factory=lambda: Crash("boom"))
 
     async def send(self, **kwargs: Any) -> bool:
         if self.failures > 0:
             self.failures -= 1
-            raise self.error
+            raise self.fault
         return await super().send(**kwargs)
 
 
@@ -84,7 +84,7 @@ async def test_a_temporary_failure_leaves_rows_pending_for_the_next_step(
 ) -> None:
     made = await _campaign(database, shop)
     busy = DeliveryRefused(451, "4.3.0", "try later", temporary=True)
-    mailer = FlakyMailer(database, failures=1, error=busy)
+    mailer = FlakyMailer(database, failures=1, fault=busy)
     sender = make_sender(database, mailer, Clock(), batch=7)
     assert await sender.step(made.id)  # freeze
     assert not await sender.step(made.id)  # the batch stops: nothing to do until next poll

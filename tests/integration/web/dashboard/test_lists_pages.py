@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from tests.integration.web.conftest import RecordingMailer
 from tests.integration.web.dashboard.conftest import Users
 
 from courriel.marketing.consent import consent_history
 from courriel.marketing.contacts import find_contact_id, upsert_contact
 from courriel.marketing.lists import create_list, list_lists, members, subscribe
 from courriel.marketing.types import ContactData, MailingList
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices
 from courriel.web.dashboard.lists_pages import PAGE
 

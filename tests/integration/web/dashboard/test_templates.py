@@ -1,9 +1,9 @@
 """Dashboard email templates over HTTP: roles, CSRF, saving through the compiler, previews,
 test sends (both engines).
 
-The Mailer here is a real implementation of the port that runs ``on_commit`` in a real
-write transaction (as the delivery committer does), because a test send is a
-transactional message whose row turns ``queued`` in that hook.
+The Mailer here is the shared recorder (courriel.testing.mail) over the test database,
+which runs ``on_commit`` in a real write transaction (as the delivery committer does),
+because a test send is a transactional message whose row turns ``queued`` in that hook.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from __future__ import annotations
 import email
 import email.policy
 import html
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
 from tests.integration.web.dashboard.conftest import Users
 
 from courriel.errors import NotFound
@@ -31,6 +28,7 @@ from courriel.marketing.templates.service import (
 from courriel.marketing.types import ContactData
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import transactional_messages
+from courriel.testing.mail import RecordingMailer
 from courriel.web.app import WebServices
 
 GOOD = """<mjml><mj-body><mj-section><mj-column>
@@ -42,34 +40,9 @@ BAD = """<mjml><mj-body>
 </mj-body></mjml>"""
 
 
-@dataclass
-class CommitMailer:
-    """The Mailer port: ``on_commit`` runs in a real write transaction; keeps messages."""
-
-    db: Database
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
-
-    async def send(
-        self,
-        *,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        transactional: bool = True,
-        on_commit: Callable[[Connection], None] | None = None,
-    ) -> bool:
-        def store(conn: Connection) -> None:
-            if on_commit is not None:
-                on_commit(conn)
-
-        await self.db.run_write(store)
-        self.sent.append((recipient, message))
-        return True
-
-
 @pytest.fixture
-def mailer(database: Database) -> CommitMailer:  # replaces the web conftest's mailer
-    return CommitMailer(database)
+def mailer(database: Database) -> RecordingMailer:  # replaces the web conftest's mailer
+    return RecordingMailer(database)
 
 
 @pytest.fixture
@@ -257,7 +230,7 @@ async def test_preview_with_a_contact_at_mobile_width(users: Users, stored: Temp
 
 
 async def test_a_test_send_goes_through_the_queue(
-    users: Users, stored: Template, mailer: CommitMailer
+    users: Users, stored: Template, mailer: RecordingMailer
 ) -> None:
     await add_domain(users.services.db, "shop.test")
     marketer = await users.login("marketer")
@@ -271,9 +244,9 @@ async def test_a_test_send_goes_through_the_queue(
     )
     assert response.status_code == 200, response.text
     assert "Test sent to ada@example.test" in response.text
-    [(recipient, raw)] = mailer.sent
-    assert recipient == "ada@example.test"
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [sent] = mailer.sent
+    assert sent.recipient == "ada@example.test"
+    message = email.message_from_bytes(sent.message, policy=email.policy.default)
     assert message["Subject"] == "[Test] Hi Ada"
     assert message["From"] == "news@shop.test"
     async with users.services.db.read() as conn:
@@ -282,7 +255,7 @@ async def test_a_test_send_goes_through_the_queue(
 
 
 async def test_a_test_send_from_a_foreign_domain_is_refused(
-    users: Users, stored: Template, mailer: CommitMailer
+    users: Users, stored: Template, mailer: RecordingMailer
 ) -> None:
     marketer = await users.login("marketer")
     response = await marketer.post(
