@@ -6,29 +6,19 @@ where other users could see them in the process list.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from courriel.cli.common import CliContext, pass_cli, run_async
+from courriel.cli.common import (
+    CliContext,
+    pass_cli,
+    password_stdin_option,
+    read_password,
+    run_async,
+)
 from courriel.cli.tables import print_table
 from courriel.errors import InvalidInput
 
 __all__ = ["COMMANDS", "account"]
-
-_PASSWORD_STDIN = click.option(
-    "--password-stdin",
-    "password_stdin",
-    is_flag=True,
-    help="Read the password from the first line of stdin (required).",
-)
-
-
-def _read_password(password_stdin: bool) -> str:
-    if not password_stdin:
-        raise click.UsageError("give the password on stdin with --password-stdin")
-    line = sys.stdin.readline()
-    return line.rstrip("\r\n")
 
 
 @click.group()
@@ -38,11 +28,11 @@ def account() -> None:
 
 @account.command("add")
 @click.argument("address")
-@_PASSWORD_STDIN
+@password_stdin_option
 @pass_cli
 def add(cli_ctx: CliContext, address: str, password_stdin: bool) -> None:
     """Create the account ADDRESS (its domain must be local)."""
-    _add(cli_ctx, address, _read_password(password_stdin))
+    _add(cli_ctx, address, read_password(password_stdin))
 
 
 @run_async
@@ -71,11 +61,11 @@ async def list_(cli_ctx: CliContext, domain: str | None) -> None:
 
 @account.command("passwd")
 @click.argument("address")
-@_PASSWORD_STDIN
+@password_stdin_option
 @pass_cli
 def passwd(cli_ctx: CliContext, address: str, password_stdin: bool) -> None:
     """Set the password of ADDRESS."""
-    _passwd(cli_ctx, address, _read_password(password_stdin))
+    _passwd(cli_ctx, address, read_password(password_stdin))
 
 
 @run_async

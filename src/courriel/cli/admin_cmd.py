@@ -12,11 +12,15 @@ routes lazily), so these commands do not load Litestar's page handlers or Jinja.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from courriel.cli.common import CliContext, pass_cli, run_async
+from courriel.cli.common import (
+    CliContext,
+    pass_cli,
+    password_stdin_option,
+    read_password,
+    run_async,
+)
 from courriel.cli.tables import print_table
 from courriel.mailstore.passwords import Passwords
 from courriel.storage.models import utcnow
@@ -32,19 +36,6 @@ from courriel.web.dashboard.sessions import end_sessions
 
 __all__ = ["COMMANDS", "admin"]
 
-_PASSWORD_STDIN = click.option(
-    "--password-stdin",
-    "password_stdin",
-    is_flag=True,
-    help="Read the password from the first line of stdin (required).",
-)
-
-
-def _read_password(password_stdin: bool) -> str:
-    if not password_stdin:
-        raise click.UsageError("give the password on stdin with --password-stdin")
-    return sys.stdin.readline().rstrip("\r\n")
-
 
 @click.group()
 def admin() -> None:
@@ -53,7 +44,7 @@ def admin() -> None:
 
 @admin.command("add")
 @click.argument("email")
-@_PASSWORD_STDIN
+@password_stdin_option
 @click.option(
     "--role",
     type=click.Choice(ROLES),
@@ -63,7 +54,7 @@ def admin() -> None:
 @pass_cli
 def add(cli_ctx: CliContext, email: str, password_stdin: bool, role: str) -> None:
     """Add the dashboard user EMAIL (password: 10 characters or more)."""
-    _add(cli_ctx, email, _read_password(password_stdin), role)
+    _add(cli_ctx, email, read_password(password_stdin), role)
 
 
 @run_async
@@ -111,11 +102,11 @@ async def set_role_(cli_ctx: CliContext, email: str, role: str) -> None:
 
 @admin.command("passwd")
 @click.argument("email")
-@_PASSWORD_STDIN
+@password_stdin_option
 @pass_cli
 def passwd(cli_ctx: CliContext, email: str, password_stdin: bool) -> None:
     """Set the password of the dashboard user EMAIL and end all their sessions."""
-    _passwd(cli_ctx, email, _read_password(password_stdin))
+    _passwd(cli_ctx, email, read_password(password_stdin))
 
 
 @run_async

@@ -6,11 +6,15 @@ where other users could see it in the process list; it is never printed back.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from courriel.cli.common import CliContext, pass_cli, run_async
+from courriel.cli.common import (
+    CliContext,
+    pass_cli,
+    read_stdin_line,
+    run_async,
+    stdin_option,
+)
 from courriel.cli.tables import print_table
 from courriel.integrations.registry import (
     KINDS,
@@ -31,12 +35,7 @@ def integration() -> None:
 @integration.command("add")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("name")
-@click.option(
-    "--secret-stdin",
-    "secret_stdin",
-    is_flag=True,
-    help="Read the webhook signing secret from the first line of stdin (required).",
-)
+@stdin_option("--secret-stdin", "the webhook signing secret")
 @pass_cli
 def add(cli_ctx: CliContext, kind: str, name: str, secret_stdin: bool) -> None:
     """Connect the shop NAME; prints its webhook address alone on the last line.
@@ -45,9 +44,7 @@ def add(cli_ctx: CliContext, kind: str, name: str, secret_stdin: bool) -> None:
     webhooks with (Shopify: the app's client secret or the one shown under Notifications →
     Webhooks; WooCommerce: the webhook's Secret field).
     """
-    if not secret_stdin:
-        raise click.UsageError("give the secret on stdin with --secret-stdin")
-    _add(cli_ctx, kind, name, sys.stdin.readline().rstrip("\r\n"))
+    _add(cli_ctx, kind, name, read_stdin_line(secret_stdin, "--secret-stdin", "the secret"))
 
 
 @run_async
