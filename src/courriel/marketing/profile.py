@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import InvalidInput
@@ -142,18 +142,30 @@ def _before(
     return or_(at < cursor.at, and_(at == cursor.at, row_id < cursor.id))
 
 
-async def _events(
-    conn: AsyncConnection, contact_id: int, cursor: _Cursor | None, limit: int
-) -> list[TimelineEntry]:
-    result = await conn.execute(
-        select(events.c.id, events.c.name, events.c.source, events.c.value, events.c.occurred_at)
-        .where(
-            events.c.contact_id == contact_id,
-            _before(cursor, "event", events.c.occurred_at, events.c.id),
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The rows one page reads from each source: after ``cursor``, ``limit`` of them."""
+
+    cursor: _Cursor | None
+    limit: int
+
+    def of(
+        self, query: Select[Any], kind: str, at: ColumnElement[Any], row_id: ColumnElement[Any]
+    ) -> Select[Any]:
+        """``query`` (one source's rows of the contact) in this window, newest first."""
+        return (
+            query.where(_before(self.cursor, kind, at, row_id))
+            .order_by(at.desc(), row_id.desc())
+            .limit(self.limit)
         )
-        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
-        .limit(limit)
+
+
+async def _events(conn: AsyncConnection, contact_id: int, window: _Window) -> list[TimelineEntry]:
+    ev = events.c
+    query = select(ev.id, ev.name, ev.source, ev.value, ev.occurred_at).where(
+        ev.contact_id == contact_id
     )
+    result = await conn.execute(window.of(query, "event", ev.occurred_at, ev.id))
     return [
         TimelineEntry(
             kind="event",
@@ -167,26 +179,12 @@ async def _events(
     ]
 
 
-async def _orders(
-    conn: AsyncConnection, contact_id: int, cursor: _Cursor | None, limit: int
-) -> list[TimelineEntry]:
-    result = await conn.execute(
-        select(
-            orders.c.id,
-            orders.c.number,
-            orders.c.external_id,
-            orders.c.status,
-            orders.c.total_minor,
-            orders.c.currency,
-            orders.c.placed_at,
-        )
-        .where(
-            orders.c.contact_id == contact_id,
-            _before(cursor, "order", orders.c.placed_at, orders.c.id),
-        )
-        .order_by(orders.c.placed_at.desc(), orders.c.id.desc())
-        .limit(limit)
-    )
+async def _orders(conn: AsyncConnection, contact_id: int, window: _Window) -> list[TimelineEntry]:
+    o = orders.c
+    query = select(
+        o.id, o.number, o.external_id, o.status, o.total_minor, o.currency, o.placed_at
+    ).where(o.contact_id == contact_id)
+    result = await conn.execute(window.of(query, "order", o.placed_at, o.id))
     return [
         TimelineEntry(
             kind="order",
@@ -202,10 +200,10 @@ async def _orders(
 
 
 async def _campaign_copies(
-    conn: AsyncConnection, contact_id: int, cursor: _Cursor | None, limit: int
+    conn: AsyncConnection, contact_id: int, window: _Window
 ) -> list[TimelineEntry]:
     cr = campaign_recipients.c
-    result = await conn.execute(
+    query = (
         select(
             cr.id,
             campaigns.c.name,
@@ -216,14 +214,9 @@ async def _campaign_copies(
             cr.bounced_at,
         )
         .join(campaigns, campaigns.c.id == cr.campaign_id)
-        .where(
-            cr.contact_id == contact_id,
-            cr.sent_at.is_not(None),
-            _before(cursor, "campaign", cr.sent_at, cr.id),
-        )
-        .order_by(cr.sent_at.desc(), cr.id.desc())
-        .limit(limit)
+        .where(cr.contact_id == contact_id, cr.sent_at.is_not(None))
     )
+    result = await conn.execute(window.of(query, "campaign", cr.sent_at, cr.id))
     return [
         TimelineEntry(
             kind="campaign",
@@ -240,15 +233,13 @@ async def _campaign_copies(
 
 
 async def _transactional(
-    conn: AsyncConnection, contact_id: int, cursor: _Cursor | None, limit: int
+    conn: AsyncConnection, contact_id: int, window: _Window
 ) -> list[TimelineEntry]:
     tm = transactional_messages.c
-    result = await conn.execute(
-        select(tm.id, tm.subject, tm.status, tm.created_at, tm.opened_at, tm.clicked_at)
-        .where(tm.contact_id == contact_id, _before(cursor, "transactional", tm.created_at, tm.id))
-        .order_by(tm.created_at.desc(), tm.id.desc())
-        .limit(limit)
+    query = select(tm.id, tm.subject, tm.status, tm.created_at, tm.opened_at, tm.clicked_at).where(
+        tm.contact_id == contact_id
     )
+    result = await conn.execute(window.of(query, "transactional", tm.created_at, tm.id))
     return [
         TimelineEntry(
             kind="transactional",
@@ -279,12 +270,11 @@ async def timeline(
     """
     if not 1 <= limit <= MAX_TIMELINE:
         raise InvalidInput(f"limit must be 1 to {MAX_TIMELINE}", field="limit")
-    cursor = _parse_cursor(before)
-    # One more than the page, to know whether another page follows.
-    wanted = limit + 1
+    # One more than the page from each source, to know whether another page follows.
+    window = _Window(_parse_cursor(before), limit + 1)
     entries: list[TimelineEntry] = []
     for source in (_events, _orders, _campaign_copies, _transactional):
-        entries.extend(await source(conn, contact_id, cursor, wanted))
+        entries.extend(await source(conn, contact_id, window))
     entries.sort(key=lambda e: (e.at, KINDS.index(e.kind), e.id), reverse=True)
     page = entries[:limit]
     more = len(entries) > limit
