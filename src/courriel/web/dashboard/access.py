@@ -57,6 +57,7 @@ from courriel.web.app import Services
 from courriel.web.auth import SERVICES_STATE_KEY
 from courriel.web.clientip import client_ip
 from courriel.web.dashboard.admins import Admin, verify_login
+from courriel.web.dashboard.ids import MAX_ID
 from courriel.web.dashboard.render import NAV, Section, html_response, page, render
 from courriel.web.dashboard.sessions import (
     Session,
@@ -89,7 +90,6 @@ log = logging.getLogger(__name__)
 COOKIE = "courriel_session"
 LOGIN_CSRF_COOKIE = "courriel_login_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_ID = 2**63 - 1  # ids are BIGINT: a larger int path parameter names no row (404)
 _TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed here",
            409: "Already there", 413: "Too large", 422: "Cannot use this", 429: "Too many requests",
            500: "Server error", 503: "Not available"}  # fmt: skip

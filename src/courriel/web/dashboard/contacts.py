@@ -35,12 +35,20 @@ from courriel.marketing.contacts import ContactFilter, get_contact, search_conta
 from courriel.marketing.gdpr import export_person, forget
 from courriel.marketing.lists import list_names
 from courriel.marketing.profile import contact_lists, timeline
-from courriel.marketing.types import CONSENT_STATUSES
+from courriel.marketing.types import CONSENT_STATUSES, Contact
 from courriel.web.app import Services
 from courriel.web.dashboard.access import PageForbidden, allow, require_session
+from courriel.web.dashboard.ids import MAX_ID
 from courriel.web.dashboard.render import page
 
-__all__ = ["PAGE_SIZE", "ROUTES", "TIMELINE_PAGE", "require_marketer"]
+__all__ = [
+    "PAGE_SIZE",
+    "ROUTES",
+    "TIMELINE_PAGE",
+    "contact_not_found",
+    "load_contact",
+    "require_marketer",
+]
 
 PAGE_SIZE = 50
 TIMELINE_PAGE = 100
@@ -126,7 +134,8 @@ async def contacts_page(request: Request[Any, Any, Any], services: Services) -> 
     )
 
 
-def _not_found(request: Request[Any, Any, Any], contact_id: int) -> Response[str]:
+def contact_not_found(request: Request[Any, Any, Any], contact_id: int) -> Response[str]:
+    """The 404 page of an id that names no contact (never one, or forgotten)."""
     return page(
         request,
         "error.html",
@@ -135,6 +144,17 @@ def _not_found(request: Request[Any, Any, Any], contact_id: int) -> Response[str
         title="No such contact",
         message=f"There is no contact {contact_id}; it may have been forgotten.",
     )
+
+
+async def load_contact(services: Services, contact_id: int) -> Contact | None:
+    """The contact ``contact_id`` (one read transaction), or None when no contact has it."""
+    if contact_id > MAX_ID:  # names no row; never handed to the driver
+        return None
+    try:
+        async with services.db.read() as conn:
+            return await get_contact(conn, contact_id)
+    except NotFound:
+        return None
 
 
 @get("/contacts/{contact_id:int}", **allow("marketing"))
@@ -150,7 +170,7 @@ async def profile(
             consents = await consent_history(conn, contact_id)
             history = await timeline(conn, contact_id, before=before, limit=TIMELINE_PAGE)
     except NotFound:
-        return _not_found(request, contact_id)
+        return contact_not_found(request, contact_id)
     except InvalidInput as exc:
         return page(request, "error.html", status=422, title="Bad link", message=str(exc))
     currency = next((e.currency for e in history.entries if e.currency), None)
@@ -177,11 +197,9 @@ async def export_data(
 ) -> Response[Any]:
     """Everything held about the person, as a JSON download (GDPR access)."""
     require_marketer(request, "export a person's data")
-    try:
-        async with services.db.read() as conn:
-            contact = await get_contact(conn, contact_id)
-    except NotFound:
-        return _not_found(request, contact_id)
+    contact = await load_contact(services, contact_id)
+    if contact is None:
+        return contact_not_found(request, contact_id)
     person = await export_person(services.db, contact.email)
     body = json.dumps(person, indent=2, ensure_ascii=False, default=str)
     return Response(
@@ -201,11 +219,9 @@ async def forget_form(
 ) -> Response[str]:
     """The confirmation before erasing a person."""
     require_marketer(request, "forget a contact")
-    try:
-        async with services.db.read() as conn:
-            contact = await get_contact(conn, contact_id)
-    except NotFound:
-        return _not_found(request, contact_id)
+    contact = await load_contact(services, contact_id)
+    if contact is None:
+        return contact_not_found(request, contact_id)
     return page(request, "contacts/forget.html", active="contacts", title="Forget", contact=contact)
 
 
@@ -214,11 +230,9 @@ async def forget_contact(
     request: Request[Any, Any, Any], services: Services, contact_id: int
 ) -> Response[Any]:
     """Erase the person (GDPR) and keep the hashed suppression; back to the list."""
-    try:
-        async with services.db.read() as conn:
-            contact = await get_contact(conn, contact_id)
-    except NotFound:
-        return _not_found(request, contact_id)
+    contact = await load_contact(services, contact_id)
+    if contact is None:
+        return contact_not_found(request, contact_id)
     await forget(services.db, contact.email, now=services.clock())
     return Redirect(path="/contacts?done=forgotten", status_code=303)
 

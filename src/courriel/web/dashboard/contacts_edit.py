@@ -46,13 +46,13 @@ from courriel.marketing.types import (
 from courriel.web.app import Services
 from courriel.web.clientip import client_ip
 from courriel.web.dashboard.access import allow, require_session
-from courriel.web.dashboard.contacts import require_marketer
+from courriel.web.dashboard.contacts import contact_not_found, load_contact, require_marketer
+from courriel.web.dashboard.ids import MAX_ID
 from courriel.web.dashboard.render import page
 from courriel.web.dashboard.server_common import Form
 
-__all__ = ["MAX_ID", "ROUTES"]
+__all__ = ["ROUTES"]
 
-MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds; larger ones name nothing
 TEXT_FIELDS = (
     "first_name",
     "last_name",
@@ -65,17 +65,6 @@ TEXT_FIELDS = (
 )
 _LIMIT = 2048  # characters kept of a text field (the service refuses anything longer)
 _ATTRIBUTES_LIMIT = 70_000  # a little over the 64 KiB the service allows
-
-
-def _not_found(request: Request[Any, Any, Any], contact_id: int) -> Response[str]:
-    return page(
-        request,
-        "error.html",
-        status=404,
-        active="contacts",
-        title="No such contact",
-        message=f"There is no contact {contact_id}; it may have been forgotten.",
-    )
 
 
 def _values_of(contact: Contact | None) -> dict[str, str]:
@@ -195,16 +184,6 @@ async def _form(
     )
 
 
-async def _load(services: Services, contact_id: int) -> Contact | None:
-    if contact_id > MAX_ID:
-        return None
-    try:
-        async with services.db.read() as conn:
-            return await get_contact(conn, contact_id)
-    except NotFound:
-        return None
-
-
 @get("/contacts/new", **allow("marketing"))
 async def new_form(request: Request[Any, Any, Any], services: Services) -> Response[str]:
     """The form of a new contact."""
@@ -234,9 +213,9 @@ async def edit_form(
 ) -> Response[str]:
     """The form over a stored contact, with its lists."""
     require_marketer(request, "edit contacts")
-    contact = await _load(services, contact_id)
+    contact = await load_contact(services, contact_id)
     if contact is None:
-        return _not_found(request, contact_id)
+        return contact_not_found(request, contact_id)
     return await _form(request, services, contact, _values_of(contact))
 
 
@@ -245,9 +224,9 @@ async def update(
     request: Request[Any, Any, Any], services: Services, contact_id: FromPath[int], data: Form
 ) -> Response[Any]:
     """Save the form over the contact (one transaction); to its profile."""
-    contact = await _load(services, contact_id)
+    contact = await load_contact(services, contact_id)
     if contact is None:
-        return _not_found(request, contact_id)
+        return contact_not_found(request, contact_id)
     values = {**_submitted(data), "email": contact.email}
     try:
         consent = _consent(request, services, values["email_status"])
@@ -264,9 +243,9 @@ async def add_to_list(
     request: Request[Any, Any, Any], services: Services, contact_id: FromPath[int], data: Form
 ) -> Response[Any]:
     """Subscribe the contact to a list, with the dashboard's consent proof."""
-    contact = await _load(services, contact_id)
+    contact = await load_contact(services, contact_id)
     if contact is None:
-        return _not_found(request, contact_id)
+        return contact_not_found(request, contact_id)
     raw = str(data.get("list_id", "")).strip()
     if not raw.isdigit() or len(raw) > 18:
         error = InvalidInput("choose a list", field="list_id")
@@ -301,9 +280,9 @@ async def remove_from_list(
     list_id: FromPath[int],
 ) -> Response[Any]:
     """Unsubscribe the contact from the list (its email consent is unchanged)."""
-    contact = await _load(services, contact_id)
+    contact = await load_contact(services, contact_id)
     if contact is None:
-        return _not_found(request, contact_id)
+        return contact_not_found(request, contact_id)
     removed = False
     if list_id <= MAX_ID:
         async with services.db.write() as conn:

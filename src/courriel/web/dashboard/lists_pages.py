@@ -44,17 +44,17 @@ from courriel.marketing.lists import (
 from courriel.marketing.types import MailingList, OutgoingMail
 from courriel.web.api.v1.common import email_or_contact
 from courriel.web.app import Services
+from courriel.web.dashboard.ids import MAX_ID
 from courriel.web.dashboard.render import page
 from courriel.web.dashboard.server_common import Form, field, guarded
 
 __all__ = ["PAGE", "ROUTES"]
 
 PAGE = 50  # members per page
-_MAX_ID = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
 
 
 def _checked(value: int, what: str) -> int:
-    if not 1 <= value <= _MAX_ID:
+    if not 1 <= value <= MAX_ID:
         raise NotFound(f"no {what} {value}")
     return value
 
@@ -124,7 +124,7 @@ def _cursor(request: Request[Any, Any, Any]) -> tuple[int, str | None, str]:
     """The page's ``after`` cursor and ``status`` filter, and an error for a bad filter."""
     raw_after = request.query_params.get("after", "0")
     after = int(raw_after) if raw_after.isascii() and raw_after.isdigit() else 0
-    after = min(after, _MAX_ID)
+    after = min(after, MAX_ID)
     status = request.query_params.get("status") or None
     if status is not None and status not in MEMBER_STATUSES:
         return after, None, f"status must be one of {', '.join(MEMBER_STATUSES)}"

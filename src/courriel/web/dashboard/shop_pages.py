@@ -46,12 +46,12 @@ from courriel.storage.models.marketing import (
 )
 from courriel.web.app import Services
 from courriel.web.dashboard.access import allow
+from courriel.web.dashboard.ids import MAX_ID
 from courriel.web.dashboard.render import page
 
-__all__ = ["MAX_ID", "PAGE_SIZE", "ROUTES", "web_link"]
+__all__ = ["PAGE_SIZE", "ROUTES", "web_link"]
 
 PAGE_SIZE = 50
-MAX_ID = 2**63 - 1  # the largest id a BIGINT column holds
 MAX_REFUNDS = 200  # refund events read for one order (a shop refunds an order a few times)
 
 
