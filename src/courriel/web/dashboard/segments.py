@@ -211,27 +211,19 @@ async def _save(
             saved = await service.update(
                 services.db, segment_id, name=name, definition=tree, now=now
             )
-    except InvalidInput as exc:
+    except (InvalidInput, AlreadyExists) as exc:
+        # The form again with the reason: a bad value (422, the field it names) or a
+        # name another segment has (409).
+        taken = isinstance(exc, AlreadyExists)
         return await _builder(
             request,
             services,
             segment_id=segment_id,
             name=name,
             definition=definition,
-            status=422,
+            status=409 if taken else 422,
             error=str(exc),
-            field=exc.field or "",
-        )
-    except AlreadyExists as exc:
-        return await _builder(
-            request,
-            services,
-            segment_id=segment_id,
-            name=name,
-            definition=definition,
-            status=409,
-            error=str(exc),
-            field="name",
+            field="name" if taken else getattr(exc, "field", None) or "",
         )
     except NotFound:
         return _not_found(request, f"There is no segment {segment_id}.")
