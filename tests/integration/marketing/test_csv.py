@@ -422,3 +422,11 @@ async def test_sqlite_store_ids_of_inserted_contacts(database: Database) -> None
     assert fresh == {email: stored[email] for email in ("w3@example.com", "w4@example.com")}
     assert mixed == {email: stored[email] for email in ("w5@example.com", "w1@example.com")}
     assert len(stored) == 5
+
+
+async def test_blank_rows_are_skipped_rows_without_address_reported(database: Database) -> None:
+    # A row of empty cells is no row; one whose first cell is empty but not the others is.
+    text = "email,first_name\n , \n,Bob\n\nx@example.com,Xi\n"
+    report = await import_contacts(database, io.StringIO(text), now=T0)
+    assert report.imported == 1
+    assert [(e.line, e.field) for e in report.errors] == [(3, "email")]
