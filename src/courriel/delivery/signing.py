@@ -12,10 +12,12 @@ beyond a line), and the header section is kept until it is complete (capped).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from courriel.delivery.dkimkeys import DkimSigner, load_signer
 from courriel.errors import CourrielError
@@ -42,24 +44,53 @@ def from_domain(header_section: bytes) -> str | None:
 
 @dataclass(slots=True)
 class SignerCache:
-    """Signers per domain, reloaded after ``ttl`` seconds (keys change rarely)."""
+    """Signers per domain, reloaded after ``ttl`` seconds (keys change rarely).
+
+    Concurrent misses for one domain share one load (a campaign's 64 sending tasks all
+    miss a cold cache at once): the first starts it as a task, the others await that
+    task. A :class:`CourrielError` (not a local domain) is cached as None for ``ttl``;
+    any other exception reaches every waiter of that load and is not cached, so the next
+    call loads again. The load is shielded: a cancelled caller never cancels it for the
+    others.
+    """
 
     db: Database
     ttl: float = 60.0
     clock: Callable[[], float] = time.monotonic
     _entries: dict[str, tuple[float, DkimSigner | None]] = field(default_factory=dict)
+    # The load in flight per domain; a done task left here is never awaited again.
+    _loading: dict[str, asyncio.Task[DkimSigner | None]] = field(default_factory=dict)
 
     async def signer(self, domain: str) -> DkimSigner | None:
         """The domain's signer, or None when it is not local or has no active key."""
-        entry = self._entries.get(domain)
-        if entry is not None and self.clock() < entry[0]:
-            return entry[1]
+        while True:
+            entry = self._entries.get(domain)
+            if entry is not None and self.clock() < entry[0]:
+                return entry[1]
+            task = self._loading.get(domain)
+            if task is None or task.done():
+                task = asyncio.create_task(self._load(domain))
+                self._loading[domain] = task
+                task.add_done_callback(partial(self._forget, domain))
+            # wait() neither raises the load's exception nor cancels it with this caller.
+            await asyncio.wait((task,))
+            if not task.cancelled():
+                return task.result()
+            # The load itself was cancelled (loop shutdown): try again, as a new load.
+
+    async def _load(self, domain: str) -> DkimSigner | None:
         try:
             signer = await load_signer(self.db, domain)
         except CourrielError:
             signer = None  # not a local domain (or not a domain at all)
         self._entries[domain] = (self.clock() + self.ttl, signer)
         return signer
+
+    def _forget(self, domain: str, task: asyncio.Task[DkimSigner | None]) -> None:
+        if self._loading.get(domain) is task:
+            del self._loading[domain]
+        if not task.cancelled():
+            task.exception()  # seen by the waiters, if any: no "never retrieved" warning
 
 
 @dataclass(slots=True)

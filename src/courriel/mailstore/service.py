@@ -9,8 +9,10 @@ normalised with :mod:`courriel.mail.address` on the way in; errors come from
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from argon2 import PasswordHasher
 from sqlalchemy import update
@@ -67,6 +69,8 @@ class MailStore:
         self._clock = clock
         self._lease = maildrop_lease
         self.routes = RouteCache(ttl=route_cache_ttl)
+        # The relaying resolution in flight per recipient domain (see _resolve_shared).
+        self._probes: dict[str, asyncio.Task[Resolution]] = {}
         # The IMAP port (issue 4): folders and messages as IMAP sessions see them.
         self.imap = SqlImapStore(db, blobs, self.feed)
 
@@ -134,23 +138,68 @@ class MailStore:
         still remote without a query: a campaign to 100,000 remote addresses reads the
         domains table once per domain and TTL instead of once per copy. A domain made local
         meanwhile by another process gets that mail through its MX, like any relayed mail.
-        Without ``relaying`` (the MX listener) a remote answer is never reused: it would be
-        a permanent 550 for a domain added a moment ago.
+        Concurrent relaying misses in one domain share that read too (a campaign's sending
+        tasks all miss a cold cache at once): see :meth:`_resolve_shared`.
+        Without ``relaying`` (the MX listener) a remote answer is never reused, not even
+        one in flight: it would be a permanent 550 for a domain added a moment ago.
         """
         if relaying:
             remote = self.routes.get(_REMOTE_KEY + _domain_of(address))
             if remote is not None:
                 return remote
         cached = self.routes.get(address)
-        if cached is None:
-            cached = await _aliases.resolve(self.db, address)
-            # Only known addresses are cached: an account added a moment ago must never
-            # be refused with a permanent 550 because of a stale "unknown" entry.
-            if cached.known:
-                self.routes.put(address, cached)
-            elif not cached.local:
-                self.routes.put(_REMOTE_KEY + _domain_of(address), cached)
-        return cached
+        if cached is not None:
+            return cached
+        if relaying:
+            return await self._resolve_shared(address)
+        return await self._resolve_uncached(address)
+
+    async def _resolve_shared(self, address: str) -> Resolution:
+        """Resolve a relaying miss, one read per domain for concurrent misses.
+
+        The first miss in a domain reads its own address in a task (the probe); the
+        misses meanwhile in that domain await the probe. A remote answer says nothing
+        about the address, so it is every waiter's answer; a local domain sends each
+        waiter to its own read (unknown local addresses are still never cached). A probe
+        whose address does not parse (AddressError) or that was cancelled answers no
+        one: the waiters try again. Any other failure of the probe is every waiter's.
+        """
+        domain = _domain_of(address)
+        while True:
+            probe = self._probes.get(domain)
+            if probe is None or probe.done():
+                probe = asyncio.create_task(self._resolve_uncached(address))
+                self._probes[domain] = probe
+                probe.add_done_callback(partial(self._forget_probe, domain))
+                # wait() neither raises the probe's exception nor cancels it with us.
+                await asyncio.wait((probe,))
+                if probe.cancelled():
+                    continue
+                return probe.result()
+            await asyncio.wait((probe,))
+            if probe.cancelled() or isinstance(probe.exception(), AddressError):
+                continue
+            answer = probe.result()  # raises the probe's failure
+            if not answer.local:
+                return answer
+            return await self._resolve_uncached(address)
+
+    async def _resolve_uncached(self, address: str) -> Resolution:
+        """Read where ``address`` goes and cache the answers that may be reused."""
+        resolution = await _aliases.resolve(self.db, address)
+        # Only known addresses are cached: an account added a moment ago must never
+        # be refused with a permanent 550 because of a stale "unknown" entry.
+        if resolution.known:
+            self.routes.put(address, resolution)
+        elif not resolution.local:
+            self.routes.put(_REMOTE_KEY + _domain_of(address), resolution)
+        return resolution
+
+    def _forget_probe(self, domain: str, probe: asyncio.Task[Resolution]) -> None:
+        if self._probes.get(domain) is probe:
+            del self._probes[domain]
+        if not probe.cancelled():
+            probe.exception()  # seen by the waiters, if any: no "never retrieved" warning
 
     # Authentication.
     async def authenticate(self, username: str, password: str) -> Principal | None:
