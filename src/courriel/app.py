@@ -163,11 +163,12 @@ class OriginatingMailer:
         message: bytes,
         transactional: bool = True,
         on_commit: Callable[[Connection], None] | None = None,
+        signed: bool = False,
     ) -> bool:
         """Queue ``message`` for ``recipient`` (see the port)."""
         priority = "transactional" if transactional else "bulk"
         accepted = await self._originator.send(
-            sender, [recipient], message, priority=priority, on_commit=on_commit
+            sender, [recipient], message, priority=priority, on_commit=on_commit, signed=signed
         )
         return accepted > 0
 

@@ -9,8 +9,9 @@ marketing implements, since neither layer may import the other:
   delivered in the same transaction),
 - the delivery worker's ``on_delivered`` (a copy a remote server accepted counts as
   delivered once its settlement committed),
-- the campaign sender (renders and queues copies) and the feedback processor (bounces,
-  complaints, mailto unsubscribes arriving at VERP addresses).
+- the campaign sender (renders and queues copies; large batches are rendered and signed
+  by its render processes, which get the From: domain's keys from delivery) and the
+  feedback processor (bounces, complaints, mailto unsubscribes arriving at VERP addresses).
 
 Invariant: the VERP key is read once from the fleet's shared secrets before any listener
 starts, so every node verifies the return paths every other node wrote.
@@ -20,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
 from courriel.config import Config
+from courriel.delivery.dkimkeys import signing_pems
+from courriel.errors import CourrielError
 from courriel.mailstore.messages import free_blobs
 from courriel.marketing.campaigns.feedback import (
     VERP_KEY_NAME,
@@ -34,6 +38,7 @@ from courriel.marketing.campaigns.feedback import (
     feedback_address_check,
     local_delivered_recorder,
 )
+from courriel.marketing.campaigns.pool import Pooling, RenderPool
 from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.campaigns.sender import CampaignSender, SenderSettings
 from courriel.marketing.campaigns.tokens import Links
@@ -59,6 +64,7 @@ class CampaignRoles:
     verp_key: bytes = b""
     sender: CampaignSender | None = None
     feedback: FeedbackProcessor | None = None
+    pooling: Pooling | None = None  # the sender's render processes (large campaigns)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -88,6 +94,7 @@ class CampaignRoles:
         links = Links(
             LinkSigner(await shared_secret(self.db, LINKS_KEY_NAME)), config.http.public_url
         )
+        self.pooling = _pooling(config, self.db)
         self.sender = CampaignSender(
             self.db,
             mailer,
@@ -97,6 +104,7 @@ class CampaignRoles:
             self.verp_key,
             _settings(config),
             utcnow,
+            pooling=self.pooling,
         )
         db, blobs = self.db, self.blobs
         self.feedback = FeedbackProcessor(
@@ -117,12 +125,36 @@ class CampaignRoles:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.pooling is not None:
+            self.pooling.pool.close()
+            self.pooling = None
 
 
 def template_shop(config: Config) -> dict[str, str]:
     """What templates see as ``shop`` (shop.* of the configuration)."""
     shop = config.shop
     return {"name": shop.name, "url": shop.url, "address": shop.address, "currency": shop.currency}
+
+
+def _pooling(config: Config, db: Database) -> Pooling | None:
+    """The render processes of large campaigns, or None (``campaigns.render_pool_from`` 0)."""
+    section = config.campaigns
+    if not section.render_pool_from:
+        return None
+
+    async def signing_keys(domain: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+        try:
+            name, pems = await signing_pems(db, domain)
+        except CourrielError:
+            return None  # not a local domain: nothing to sign with (as the router finds)
+        return (name, pems) if pems else None
+
+    return Pooling(
+        pool=RenderPool(section.render_processes or os.cpu_count() or 1),
+        shop=template_shop(config),
+        signing_keys=signing_keys,
+        threshold=section.render_pool_from,
+    )
 
 
 def _settings(config: Config) -> SenderSettings:

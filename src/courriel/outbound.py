@@ -77,13 +77,16 @@ class Originator:
         *,
         priority: str = "transactional",
         on_commit: Callable[[Connection], None] | None = None,
+        signed: bool = False,
     ) -> int:
         """Deliver a message courriel writes itself: locally or through the queue.
 
         ``priority`` is the queue class of remote copies (``bulk`` for campaigns, which the
         worker takes after ``transactional``); ``on_commit`` runs in the transaction that
         stores the message (see :class:`courriel.delivery.committer.CommitJob`), and only
-        when at least one recipient was accepted. Returns the number accepted.
+        when at least one recipient was accepted; ``signed``: the message already carries
+        its From: domain's DKIM signatures (a campaign's render processes signed it), so
+        it is not signed again. Returns the number accepted.
 
         Recipients refused for good (an unknown local user) are logged and skipped, so a
         bounce to a vanished sender cannot loop; a temporary failure raises, and the
@@ -96,6 +99,8 @@ class Originator:
         delivery = await self.router.start(
             self._session, MailFrom(address=sender, smtputf8=smtputf8, body=body)
         )
+        if signed:
+            delivery.signing = None
         accepted = 0
         try:
             for recipient in recipients:

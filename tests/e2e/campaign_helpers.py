@@ -94,6 +94,7 @@ class ShopNode:
     api_key: str = ""
     serve: ServeProcess | None = None
     extra: dict[str, str] = field(default_factory=dict)  # more --set for serve
+    outputs: list[str] = field(default_factory=list)  # the output of each stopped serve
 
     # -- preparation (CLI) ---------------------------------------------------------------
 
@@ -142,6 +143,7 @@ class ShopNode:
         else:
             status = self.serve.terminate()
             assert status == 0, "".join(self.serve.output)
+        self.outputs.append("".join(self.serve.output))
         self.serve = None
 
     # -- HTTP ----------------------------------------------------------------------------

@@ -162,10 +162,20 @@ def _suppressed(node: ShopNode) -> set[str]:
     return {entry["value"] for entry in node.api("GET", "/api/v1/suppression")["data"]}
 
 
-def test_campaign_end_to_end(tmp_path: Path, db_url: str) -> None:
+@pytest.mark.parametrize("pool_from", ["0", "1"], ids=["event-loop", "render-processes"])
+def test_campaign_end_to_end(tmp_path: Path, db_url: str, pool_from: str) -> None:
+    """Once with every copy rendered and signed on the event loop (the router signs),
+    once in the render processes (campaigns.render_pool_from=1: they sign)."""
     with RemoteMx("remote.test") as remote:
-        node = ShopNode(tmp_path / "data", db_url, extra=remote.overrides)
+        extra = {
+            **remote.overrides,
+            "campaigns.render_pool_from": pool_from,
+            "campaigns.render_processes": "1",
+        }
+        node = ShopNode(tmp_path / "data", db_url, extra=extra)
         _campaign_world(node, tmp_path, remote)
+        output = "".join(node.outputs)
+        assert ("started 1 render processes" in output) == (pool_from == "1"), output[-2000:]
 
 
 def _campaign_world(node: ShopNode, tmp_path: Path, remote: RemoteMx) -> None:

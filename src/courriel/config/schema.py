@@ -402,6 +402,22 @@ class CampaignsSection:
         default=500,
         metadata=_meta("Recipients read, rendered and queued per step of a campaign.", min=1),
     )
+    render_processes: int = field(
+        default=0,
+        metadata=_meta(
+            "Processes that render and DKIM-sign the copies of large campaigns; 0: one per "
+            "CPU core.",
+            min=0,
+        ),
+    )
+    render_pool_from: int = field(
+        default=200,
+        metadata=_meta(
+            "A campaign step of at least this many copies is rendered in the render "
+            "processes (smaller ones on the event loop); 0: never.",
+            min=0,
+        ),
+    )
     feedback_id: str = field(
         default="",
         metadata=_meta(

@@ -5,8 +5,9 @@ loading its active keys into a :class:`DkimSigner`, the records ``courriel domai
 prints (MX, SPF, DKIM, DMARC, autoconfig/autodiscover), and checking them against DNS.
 
 Invariants:
-- Private keys stay inside this module and :class:`DkimSigner`: :class:`DkimKey` carries
-  only the public part, so listing keys never exposes a secret.
+- Private keys stay inside this module, :class:`DkimSigner` and the render processes of
+  a large campaign (:func:`signing_pems`): :class:`DkimKey` carries only the public part,
+  so listing keys never exposes a secret.
 - Selectors are named by creation date, ``c<YYYYMMDD>r`` (RSA) and ``c<YYYYMMDD>e``
   (Ed25519), so a later rotation adds new selectors without touching the published ones.
 - Key generation and PEM parsing (RSA takes tens of milliseconds) run in a thread, off the
@@ -28,6 +29,7 @@ from courriel.dns.resolver import Resolver
 from courriel.errors import DnsError, NotFound
 from courriel.mail import dkim
 from courriel.mail.address import normalize_domain
+from courriel.mail.dkimsigner import DkimSigner, SigningKey
 from courriel.storage.db import Database
 from courriel.storage.models import dkim_keys, domains, utcnow
 
@@ -42,6 +44,7 @@ __all__ = [
     "ensure_keys",
     "list_keys",
     "load_signer",
+    "signing_pems",
 ]
 
 CheckStatus = Literal["OK", "MISSING", "DIFFERENT", "ERROR"]
@@ -60,56 +63,6 @@ class DkimKey:
     public_key: str  # base64, the p= value of the DNS record
     active: bool  # used for signing
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _SigningKey:
-    selector: str
-    algorithm: dkim.Algorithm
-    key: dkim.PrivateKey
-
-
-class DkimSigner:
-    """Signs messages of one domain with each of its active keys (parsed once).
-
-    Built by :func:`load_signer`; immutable and safe to cache and to share between
-    tasks or threads (``cryptography`` keys are thread-safe).
-    """
-
-    __slots__ = ("_keys", "domain")
-
-    def __init__(self, domain: str, keys: Sequence[_SigningKey]) -> None:
-        self.domain = domain
-        # RSA first: a verifier that only looks at the first signature (and some still
-        # do not know Ed25519) then meets the one it can check.
-        self._keys = tuple(sorted(keys, key=lambda k: (k.algorithm != "rsa-sha256", k.selector)))
-
-    @property
-    def selectors(self) -> tuple[str, ...]:
-        """The selectors it signs with, in the order of the fields it returns."""
-        return tuple(k.selector for k in self._keys)
-
-    def signatures(self, header_section: bytes, body_hash: bytes, timestamp: int) -> bytes:
-        """The ``DKIM-Signature`` fields to put on top of the message, RSA first.
-
-        Args:
-            header_section: the message's header section (see ``dkim.split_header_section``).
-            body_hash: ``dkim.BodyHasher`` digest of the body (one serves every key:
-                all signatures are relaxed/relaxed with SHA-256).
-            timestamp: the ``t=`` value, seconds since the epoch.
-        """
-        return b"".join(
-            dkim.sign(
-                header_section=header_section,
-                body_hash=body_hash,
-                domain=self.domain,
-                selector=k.selector,
-                key=k.key,
-                algorithm=k.algorithm,
-                timestamp=timestamp,
-            )
-            for k in self._keys
-        )
 
 
 async def _domain_id(conn: AsyncConnection, domain: str) -> int:
@@ -228,6 +181,23 @@ async def load_signer(db: Database, domain: str) -> DkimSigner | None:
         AddressError: not a domain name. NotFound: not a local domain.
         InvalidInput: a stored key does not parse.
     """
+    name, stored = await signing_pems(db, domain)
+    if not stored:
+        return None
+    # Parsing an RSA PEM checks the key (~40 ms): off the event loop, like generation.
+    keys = await asyncio.to_thread(_parse_keys, stored)
+    return DkimSigner(name, keys)
+
+
+async def signing_pems(db: Database, domain: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A local domain's normalised name and its active keys as (selector, PEM) pairs.
+
+    For a process that builds its own :class:`DkimSigner` (a campaign's render
+    processes); the PEM text is a secret: never log it.
+
+    Raises:
+        AddressError: not a domain name. NotFound: not a local domain.
+    """
     name = normalize_domain(domain)
     async with db.read() as conn:
         did = await _domain_id(conn, name)
@@ -238,19 +208,11 @@ async def load_signer(db: Database, domain: str) -> DkimSigner | None:
                 )
             )
         ).all()
-    if not rows:
-        return None
-    # Parsing an RSA PEM checks the key (~40 ms): off the event loop, like generation.
-    keys = await asyncio.to_thread(_parse_keys, [(r.selector, r.private_key) for r in rows])
-    return DkimSigner(name, keys)
+    return name, tuple((r.selector, r.private_key) for r in rows)
 
 
-def _parse_keys(stored: Sequence[tuple[str, str]]) -> list[_SigningKey]:
-    keys = []
-    for selector, pem in stored:
-        key = dkim.key_from_pem(pem)
-        keys.append(_SigningKey(selector, dkim.algorithm_of(key), key))
-    return keys
+def _parse_keys(stored: Sequence[tuple[str, str]]) -> list[SigningKey]:
+    return [SigningKey.from_pem(selector, pem) for selector, pem in stored]
 
 
 # --- the records to publish ---------------------------------------------------------------

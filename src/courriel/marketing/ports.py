@@ -25,6 +25,7 @@ class Mailer(Protocol):
         message: bytes,
         transactional: bool = True,
         on_commit: Callable[[Connection], None] | None = None,
+        signed: bool = False,
     ) -> bool:
         """Queue ``message`` for ``recipient``; False when the recipient was refused for good.
 
@@ -41,7 +42,13 @@ class Mailer(Protocol):
                 per-recipient send record) commits with it or not at all. Not run when
                 the recipient was refused. It must not raise on valid data. A hook with an
                 ``order_key`` (:class:`courriel.delivery.committer.OrderedHook`) runs in key
-                order among the batch's hooks, so shared rows are locked in one order.
+                order among the batch's hooks, so shared rows are locked in one order;
+                hooks of one ``batch_kind`` (:class:`~courriel.delivery.committer.BatchHook`)
+                run together, in one ``run_batch`` call.
+
+            signed: the message already carries the DKIM signatures of every active key
+                of its ``From:`` domain (made by a campaign's render processes), so it is
+                stored as it is instead of being signed on the way in.
 
         Raises:
             DeliveryRefused: a temporary failure (try again later).

@@ -32,6 +32,7 @@ class SentMail:
     recipient: str
     message: bytes
     transactional: bool
+    signed: bool = False  # carried its DKIM signatures already (see the port)
 
 
 @dataclass
@@ -65,13 +66,17 @@ class RecordingMailer:
         message: bytes,
         transactional: bool = True,
         on_commit: Callable[[Connection], None] | None = None,
+        signed: bool = False,
     ) -> bool:
-        """Record ``message`` for ``recipient`` (see the port); False when refused."""
+        """Record ``message`` for ``recipient`` (see the port); False when refused.
+
+        ``signed`` is recorded on the :class:`SentMail` (a campaign's render processes
+        signed the message)."""
         if self.error is not None:
             raise self.error
         if recipient in self.refuse:
             return False
-        mail = SentMail(sender, recipient, message, transactional)
+        mail = SentMail(sender, recipient, message, transactional, signed)
         if self.db is None:
             if on_commit is not None:
                 raise TypeError("on_commit needs a transaction: give RecordingMailer a db")

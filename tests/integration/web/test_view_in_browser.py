@@ -24,7 +24,7 @@ from tests.integration.marketing.campaigns_tracking.seed import (
 )
 
 from courriel.marketing.campaigns.render import renderer_factory
-from courriel.marketing.campaigns.sender import (
+from courriel.marketing.campaigns.copies import (
     RECIPIENT_COLUMNS,
     CopyJob,
     SenderSettings,

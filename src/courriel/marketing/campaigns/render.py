@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from courriel.marketing.campaigns.copies import CopyRenderer, RendererFactory, RenderInput
 from courriel.marketing.campaigns.message import Content
-from courriel.marketing.campaigns.sender import CopyRenderer, RendererFactory, RenderInput
 from courriel.marketing.templates.render import RenderContext, Renderer
 
 __all__ = ["TemplateCopyRenderer", "renderer_factory"]

@@ -27,34 +27,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.engine import Connection, Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Row
 
 from courriel.errors import DeliveryRefused, InvalidInput, StorageError
-from courriel.marketing import dailystats
-from courriel.marketing.campaigns import abtest, stats
+from courriel.marketing.campaigns import abtest
 from courriel.marketing.campaigns.audience import address_hashes, freeze, not_suppressed
-from courriel.marketing.campaigns.message import (
-    Author,
-    Content,
-    Copy,
-    CopyUrls,
-    Footer,
-    build_copy,
-    copy_urls,
-    feedback_id,
+from courriel.marketing.campaigns.copies import (
+    RECIPIENT_COLUMNS,
+    Book,
+    CopyJob,
+    CopyRenderer,
+    Recommend,
+    Recommender,
+    RendererFactory,
+    RenderInput,
+    SenderSettings,
+    no_recommendations,
+    recipient_contact,
+    render_copy,
+    template_source,
+)
+from courriel.marketing.campaigns.marksent import MarkSent
+from courriel.marketing.campaigns.message import Copy
+from courriel.marketing.campaigns.pool import (
+    COPY_ERRORS,
+    Made,
+    PoolContext,
+    Pooling,
+    PoolRow,
+    RecipientRow,
+    context_key,
+    recommendation_table,
 )
 from courriel.marketing.campaigns.service import Campaign, Variant, get_campaign
 from courriel.marketing.campaigns.tokens import Links, Ref
 from courriel.marketing.ports import Mailer
 from courriel.storage.db import Database
-from courriel.storage.models.campaigns import campaign_recipients, campaigns, templates
+from courriel.storage.models.campaigns import campaign_recipients, campaigns
 from courriel.storage.models.marketing import contacts, suppressions
 
 __all__ = [
@@ -67,7 +81,6 @@ __all__ = [
     "RenderInput",
     "RendererFactory",
     "SenderSettings",
-    "load_renderer",
     "no_recommendations",
     "recipient_contact",
     "render_copy",
@@ -75,145 +88,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _LOCK_CLASS = 0x6361  # "ca": pg_try_advisory_lock(class, campaign id)
-Recommend = Callable[[str, int], Sequence[Any]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderInput:
-    """What a template sees of one recipient."""
-
-    contact: Mapping[str, Any]  # id, email, names, location, attributes
-    urls: CopyUrls
-    recommendations: Recommend
-
-
-class CopyRenderer(Protocol):
-    """One variant's template, compiled once, rendered per recipient."""
-
-    @property
-    def recommendation_calls(self) -> frozenset[tuple[str, int]]:
-        """The ``recommendations(kind, n)`` calls the template makes (to prefetch)."""
-        ...
-
-    def render(self, data: RenderInput) -> Content:
-        """Subject, HTML and text for one recipient."""
-        ...
-
-
-# (template html, subject, preheader) -> renderer
-RendererFactory = Callable[[str, str, str | None], CopyRenderer]
-
-
-class Book(Protocol):
-    def for_contact(self, contact_id: int | None) -> Recommend: ...
-
-
-class Recommender(Protocol):
-    """Prefetches the recommendations of a batch of contacts in a few queries."""
-
-    async def prefetch(
-        self,
-        contact_ids: Sequence[int],
-        calls: frozenset[tuple[str, int]],
-        *,
-        conn: AsyncConnection | None = None,
-    ) -> Book: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SenderSettings:
-    """The configuration the sender reads (campaigns.*, tracking.*, shop.*)."""
-
-    concurrency: int = 64
-    batch: int = 500
-    open_pixel: bool = True
-    feedback_sender: str = "localhost"  # campaigns.feedback_id or server.hostname
-    shop_name: str = ""
-    shop_address: str = ""
-    poll_seconds: float = 1.0
-
-
-def no_recommendations(_kind: str, _n: int) -> Sequence[Any]:
-    """The recommendations of a copy rendered without a recommender: none."""
-    return ()
-
-
-# -- one copy: shared by the sender and the view-in-browser page (view.py) ---------------
-
-_CONTACT_FIELDS = ("first_name", "last_name", "country", "region", "city")
-# The recipient's row joined to its contact: what rendering a copy reads.
-RECIPIENT_COLUMNS = (
-    *(campaign_recipients.c[name] for name in ("id", "email", "variant_id")),
-    contacts.c.id.label("contact_id"),
-    *(contacts.c[name] for name in (*_CONTACT_FIELDS, "attributes")),
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CopyJob:
-    """One recipient's copy of one variant."""
-
-    campaign: Campaign
-    variant: Variant
-    ref: Ref  # Ref("c", campaign_recipients.id)
-    row: Any  # a row of RECIPIENT_COLUMNS
-    recommend: Recommend
-
-
-async def load_renderer(
-    conn: AsyncConnection, factory: RendererFactory, campaign: Campaign, variant: Variant
-) -> CopyRenderer:
-    """The renderer of ``variant``'s template (compiled HTML, subject, preheader)."""
-    source = await conn.scalar(
-        select(templates.c.html).where(templates.c.id == variant.template_id)
-    )
-    return factory(source or "", variant.subject, campaign.preheader)
-
-
-def recipient_contact(row: Any) -> dict[str, Any]:
-    """What the template sees as ``contact``, from a row of :data:`RECIPIENT_COLUMNS`."""
-    names = {name: getattr(row, name) for name in _CONTACT_FIELDS}
-    return {
-        "id": row.contact_id,
-        "email": row.email,
-        **names,
-        "attributes": dict(row.attributes or {}),
-    }
-
-
-def render_copy(
-    job: CopyJob,
-    renderer: CopyRenderer,
-    *,
-    links: Links,
-    verp_key: bytes,
-    settings: SenderSettings,
-    now: datetime,
-) -> Copy:
-    """Render and build one copy (tracked links, footer, list headers); the open pixel
-    only when ``settings.open_pixel`` is on and ``attributes.tracking_consent`` is not false."""
-    urls = copy_urls(links, job.ref)
-    contact = recipient_contact(job.row)
-    content = renderer.render(
-        RenderInput(contact=contact, urls=urls, recommendations=job.recommend)
-    )
-    consent = contact["attributes"].get("tracking_consent") is not False
-    campaign = job.campaign
-    return build_copy(
-        ref=job.ref,
-        recipient=job.row.email,
-        author=Author(
-            address=campaign.from_address, name=campaign.from_name, reply_to=campaign.reply_to
-        ),
-        content=content,
-        urls=urls,
-        footer=Footer(shop_name=settings.shop_name, shop_address=settings.shop_address),
-        links=links,
-        verp_key=verp_key,
-        feedback=feedback_id(campaign.id, job.variant.label, settings.feedback_sender),
-        open_pixel=settings.open_pixel and consent,
-        now=now,
-    )
 
 
 class CampaignSender:
@@ -229,6 +103,8 @@ class CampaignSender:
         verp_key: bytes,
         settings: SenderSettings,
         clock: Callable[[], datetime],
+        *,
+        pooling: Pooling | None = None,
     ) -> None:
         self._db = db
         self._mailer = mailer
@@ -240,6 +116,8 @@ class CampaignSender:
         self._clock = clock
         self._wake = asyncio.Event()
         self._renderers: dict[tuple[int, int], CopyRenderer] = {}
+        self._sources: dict[tuple[int, int], tuple[str, str, str | None]] = {}
+        self._pooling = pooling
 
     def wake(self) -> None:
         """Look for due work now instead of at the next poll."""
@@ -372,6 +250,8 @@ class CampaignSender:
         rows, book = await self._read_batch(campaign, phase, now)
         if not rows:
             return False
+        if self._pooling is not None and len(rows) >= self._pooling.threshold:
+            return await self._send_pooled(self._pooling, campaign, winner, rows, book, now)
         variants = {v.id: v for v in campaign.variants}
         gate = asyncio.Semaphore(self._settings.concurrency)
         halted = asyncio.Event()
@@ -388,6 +268,109 @@ class CampaignSender:
             for row in rows:
                 group.create_task(one(row))
         return None if halted.is_set() else True
+
+    async def _send_pooled(  # noqa: PLR0917 (one batch's inputs)
+        self,
+        pooling: Pooling,
+        campaign: Campaign,
+        winner: Variant | None,
+        rows: list[Any],
+        book: Book | None,
+        now: datetime,
+    ) -> bool | None:
+        """:meth:`_send_batch` with the copies made by the render processes: they render
+        and sign chunk after chunk while this loop queues the copies already made."""
+        items = await self._pool_rows(campaign, winner, rows, book)
+        context = await self._pool_context(pooling, campaign)
+        futures = pooling.pool.submit(context, items, now)
+        gate = asyncio.Semaphore(self._settings.concurrency)
+        halted = asyncio.Event()
+
+        async def one(made: Made) -> None:
+            async with gate:
+                if halted.is_set():
+                    return
+                if made.copy is None:
+                    log.warning(
+                        "campaign %d: recipient %d failed: %s",
+                        campaign.id,
+                        made.recipient_id,
+                        made.error,
+                    )
+                    await self._fail(made.recipient_id)
+                    return
+                queue = self._queue(campaign, made, made.copy, now)
+                if not await self._guarded(queue, campaign.id, made.recipient_id):
+                    halted.set()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for future in futures:
+                    for made in await future:
+                        group.create_task(one(made))
+        finally:
+            for future in futures:
+                future.cancel()  # after a failure: the rest stays pending for the next poll
+        return None if halted.is_set() else True
+
+    async def _pool_rows(
+        self, campaign: Campaign, winner: Variant | None, rows: list[Any], book: Book | None
+    ) -> list[PoolRow]:
+        """Each row as plain data with its recommendations (the book stays here); a row
+        whose recommendations are refused fails, as its render would."""
+        variants = {v.id: v for v in campaign.variants}
+        items: list[PoolRow] = []
+        for row in rows:
+            variant = winner or variants[row.variant_id]
+            calls = (await self._renderer(campaign, variant)).recommendation_calls
+            recommend = book.for_contact(row.contact_id) if book is not None else None
+            try:
+                table = recommendation_table(recommend or no_recommendations, calls)
+            except COPY_ERRORS as exc:
+                kind = type(exc).__name__
+                log.warning("campaign %d: recipient %d failed: %s", campaign.id, row.id, kind)
+                await self._fail(int(row.id))
+                continue
+            plain = RecipientRow(*(getattr(row, name) for name in RecipientRow._fields))
+            items.append(PoolRow(plain, variant.id, table))
+        return items
+
+    async def _pool_context(self, pooling: Pooling, campaign: Campaign) -> PoolContext:
+        """What the workers need for this campaign's copies (keys read once a batch)."""
+        templates_ = {}
+        for variant in campaign.variants:
+            await self._renderer(campaign, variant)
+            templates_[variant.id] = self._sources[(campaign.id, variant.id)]
+        domain = campaign.from_address.rpartition("@")[2]
+        signing = await pooling.signing_keys(domain)
+        return PoolContext(
+            key=context_key(campaign, templates_, signing),
+            campaign=campaign,
+            templates=templates_,
+            shop=pooling.shop,
+            links=self._links,
+            verp_key=self._verp_key,
+            settings=self._settings,
+            signing=signing,
+        )
+
+    async def _queue(self, campaign: Campaign, made: Made, copy: Copy, now: datetime) -> None:
+        """Queue one copy the render processes made (signed there when ``made.signed``)."""
+        accepted = await self._mailer.send(
+            sender=copy.sender,
+            recipient=copy.recipient,
+            message=copy.message,
+            transactional=False,
+            signed=made.signed,
+            on_commit=MarkSent(
+                campaign_id=campaign.id,
+                variant_id=made.variant_id,
+                recipient_id=made.recipient_id,
+                now=now,
+            ),
+        )
+        if not accepted:
+            await self._fail(made.recipient_id)
 
     async def _guarded(self, send: Awaitable[None], campaign_id: int, recipient_id: int) -> bool:
         """Await one copy's ``send``: a failure is this recipient's alone; False if temporary."""
@@ -469,7 +452,10 @@ class CampaignSender:
         key = (campaign.id, variant.id)
         if key not in self._renderers:
             async with self._db.read() as conn:
-                self._renderers[key] = await load_renderer(conn, self._factory, campaign, variant)
+                source = await template_source(conn, variant)
+            # Kept for the whole send: an edit of the template meanwhile changes no copy.
+            self._sources[key] = (source, variant.subject, campaign.preheader)
+            self._renderers[key] = self._factory(*self._sources[key])
         return self._renderers[key]
 
     async def _send_one(
@@ -490,7 +476,7 @@ class CampaignSender:
             recipient=copy.recipient,
             message=copy.message,
             transactional=False,
-            on_commit=_MarkSent(
+            on_commit=MarkSent(
                 campaign_id=campaign.id, variant_id=variant.id, recipient_id=ref.id, now=now
             ),
         )
@@ -512,33 +498,3 @@ class CampaignSender:
 def hashes_of(email: str) -> str:
     """The ``hash`` suppression form of one address."""
     return next(iter(address_hashes([email])))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _MarkSent:
-    """A copy's ``on_commit``: its row turns ``sent``, its variant's ``sent`` moves. The
-    committer runs a batch's hooks sorted by ``order_key`` (``OrderedHook``), so no two
-    transactions lock two variants' ``campaign_stats`` rows in opposite orders."""
-
-    campaign_id: int
-    variant_id: int
-    recipient_id: int
-    now: datetime
-
-    @property
-    def order_key(self) -> tuple[int, ...]:
-        return (self.campaign_id, self.variant_id, self.recipient_id)
-
-    def __call__(self, conn: Connection) -> None:
-        result = conn.execute(
-            update(campaign_recipients)
-            .where(
-                campaign_recipients.c.id == self.recipient_id,
-                campaign_recipients.c.status == "pending",
-            )
-            .values(status="sent", sent_at=self.now, variant_id=self.variant_id)
-        )
-        if result.rowcount == 1:
-            # The day's total first: every batch takes it before any campaign_stats row.
-            dailystats.bump(conn, "sent", self.now)
-            stats.bump(conn, self.campaign_id, self.variant_id, sent=1)

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courriel.errors import NotFound
-from courriel.marketing.campaigns.sender import (
+from courriel.marketing.campaigns.copies import (
     RECIPIENT_COLUMNS,
     CopyJob,
     CopyRenderer,

@@ -62,6 +62,7 @@ class RecordingMailer(testing_mail.RecordingMailer):
         message: bytes,
         transactional: bool = True,
         on_commit: Callable[[Connection], None] | None = None,
+        signed: bool = False,
     ) -> bool:
         assert transactional is False
         assert self.db is not None
@@ -71,6 +72,7 @@ class RecordingMailer(testing_mail.RecordingMailer):
             message=message,
             transactional=transactional,
             on_commit=on_commit,
+            signed=signed,
         )
         if accepted and self.crash_after is not None and len(self.sent) >= self.crash_after:
             raise Crash("after commit")
