@@ -12,7 +12,9 @@ Invariants:
   §3.3: many RCPTs per transaction; 100 recipients at one domain go in one transaction).
 - Every message handed to :meth:`DomainDispatch.run` is reported exactly once, even when
   no host can be reached (its recipients get the connection error, code 0 = temporary).
-- Connections are always closed (QUIT) when a lane ends, whatever happened.
+- A lane ends by parking its session in the worker's :class:`ConnectionCache` when the
+  session is still good for more messages (the next round takes it back), and closes it
+  (QUIT) otherwise, whatever happened; without a cache it always closes it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from courriel.delivery.claims import Claim
+from courriel.delivery.conncache import ConnectionCache
 from courriel.delivery.transport import (
     Connection,
     Connector,
@@ -81,8 +84,10 @@ class DomainDispatch:
         max_messages: int,
         load: Load,
         report: Report,
+        cache: ConnectionCache | None = None,
     ) -> None:
         self._connector = connector
+        self._cache = cache
         self._hosts = list(hosts)
         self._port = port
         self._max_connections = max(1, max_connections)
@@ -103,18 +108,19 @@ class DomainDispatch:
 
     async def _lane(self) -> None:
         conn: Connection | None = None
+        where: tuple[str, str] = ("", "")  # the session's host and address
         sent = 0
+        done = False
         try:
             while self._pending:
                 message = self._pending.popleft()
                 if conn is None:
                     try:
-                        conn = await self._connect()
+                        conn, where, sent = await self._connect()
                     except TransportError as exc:
                         self._last_error = exc
                         await self._report_error(message, exc, "")
                         return
-                    sent = 0
                 if not await self._send(conn, message):
                     await conn.close()
                     conn = None
@@ -123,20 +129,34 @@ class DomainDispatch:
                 if sent >= self._max_messages:
                     await conn.close()
                     conn = None
+            done = True
         finally:
             if conn is not None:
-                await conn.close()
+                if done and self._cache is not None:
+                    self._cache.put(*where, self._port, conn, sent)
+                else:
+                    await conn.close()
 
-    async def _connect(self) -> Connection:
-        """RFC 5321 §5.1: try each host, each of its addresses, until one answers."""
+    async def _connect(self) -> tuple[Connection, tuple[str, str], int]:
+        """A parked session to one of the route's hosts, else a new one: RFC 5321 §5.1,
+        each host, each of its addresses, until one answers. With the messages the
+        session has carried."""
+        if self._cache is not None:
+            for target in self._hosts:
+                for address in target.addresses:
+                    parked = self._cache.take(target.host, address, self._port)
+                    if parked is not None:
+                        return parked.conn, (target.host, address), parked.sent
         errors: list[TransportError] = []
         for target in self._hosts:
             for address in target.addresses:
                 try:
-                    return await self._connector.connect(target.host, address, self._port)
+                    conn = await self._connector.connect(target.host, address, self._port)
                 except TransportError as exc:
                     log.info("cannot deliver to %s [%s]: %s", target.host, address, exc)
                     errors.append(exc)
+                    continue
+                return conn, (target.host, address), 0
         if not errors:
             raise TransportError("no address for any host of the route", temporary=True)
         # Permanent only when every host refused permanently (a 5xx greeting everywhere).

@@ -114,6 +114,12 @@ class Connection(Protocol):
         """Say QUIT and close the connection; idempotent, never raises."""
         ...
 
+    @property
+    def reusable(self) -> bool:
+        """True while the session can take another transaction (open, not closed by the
+        peer): what a parked session is checked with before it is handed out again."""
+        ...
+
 
 class Connector(Protocol):
     """Opens :class:`Connection` objects."""

@@ -40,6 +40,7 @@ from courriel.delivery.attempts import (
 )
 from courriel.delivery.bounces import RecipientOutcome
 from courriel.delivery.claims import Claim, Settlement, claim
+from courriel.delivery.conncache import ConnectionCache
 from courriel.delivery.dispatch import DomainDispatch, Result, RouteHost
 from courriel.delivery.schedule import next_attempt
 from courriel.delivery.settler import OnDelivered, Settler
@@ -71,6 +72,7 @@ class WorkerSettings:
     delay_warning_after: timedelta | None = None
     max_connections_per_domain: int = 10
     max_messages_per_connection: int = 100
+    connection_cache_time: float = 0.0  # seconds an idle session waits for the next round
     relay_host: str = ""  # smarthost: every message goes there instead of MX hosts
     relay_port: int = 587
     smtp_port: int = 25  # RFC 5321 §4.5.4: MX hosts are reached on port 25
@@ -87,6 +89,7 @@ class WorkerSettings:
             delay_warning_after=section.delay_warning_after,
             max_connections_per_domain=section.max_connections_per_domain,
             max_messages_per_connection=section.max_messages_per_connection,
+            connection_cache_time=section.connection_cache_time.total_seconds(),
             relay_host=section.relay_host,
             relay_port=section.relay_port,
         )
@@ -142,6 +145,15 @@ class DeliveryWorker:
         self._relay: asyncio.Future[mx.Route] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        # Sessions a round did not need any more, for the next round (see conncache).
+        self._sessions = (
+            ConnectionCache(
+                idle_limit=settings.connection_cache_time,
+                max_messages=settings.max_messages_per_connection,
+            )
+            if settings.connection_cache_time > 0
+            else None
+        )
 
     def wake(self) -> None:
         """Look for due work now (call after an enqueue so fresh mail leaves at once)."""
@@ -154,17 +166,30 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver rounds until :meth:`stop`; poll every ``poll_interval`` when idle."""
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                busy = await self.run_once()
-            except CourrielError as exc:
-                log.error("delivery round failed: %s", exc)
-                busy = 0
-            if busy or self._stopping:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    busy = await self.run_once()
+                except CourrielError as exc:
+                    log.error("delivery round failed: %s", exc)
+                    busy = 0
+                if busy or self._stopping:
+                    continue
+                if self._sessions is not None:
+                    self._sessions.prune()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+        finally:
+            if self._sessions is not None:
+                await self._sessions.close()
+
+    def _idle_wait(self) -> float:
+        """Until the next poll, or sooner while parked sessions wait to be closed."""
+        wait = self.settings.poll_interval
+        if self._sessions:
+            wait = min(wait, self.settings.connection_cache_time)
+        return wait
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it.
@@ -211,6 +236,7 @@ class DeliveryWorker:
             max_messages=self.settings.max_messages_per_connection,
             load=self._load,
             report=self._finish_later,
+            cache=self._sessions,
         )
         await dispatch.run(messages)
 

@@ -150,6 +150,10 @@ class SmtplibConnection:
         except (smtplib.SMTPException, OSError) as exc:
             raise TransportError(f"connection lost: {exc}", temporary=True) from exc
 
+    @property
+    def reusable(self) -> bool:
+        return not self._closed and self._smtp.sock is not None
+
     async def close(self) -> None:
         if self._closed:
             return

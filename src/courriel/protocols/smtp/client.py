@@ -66,6 +66,22 @@ class SmtpConnection:
         """True once the connection cannot carry another message."""
         return self._wire.closed
 
+    @property
+    def reusable(self) -> bool:
+        """Open on both sides, nothing unsolicited waiting (a 421 before closing, RFC
+        5321 §3.8), and not in use: a parked session may be handed out again."""
+        wire = self._wire
+        # Bytes the peer sent unasked sit in the reader's buffer (asyncio has no public
+        # way to see them without reading); at_eof() alone misses "421, then close".
+        unsolicited = bool(getattr(wire.reader, "_buffer", b"")) or bool(wire.parser.buffered)
+        return not (
+            wire.closed
+            or self._lock.locked()
+            or wire.reader.at_eof()
+            or wire.writer.transport.is_closing()
+            or unsolicited
+        )
+
     async def send(self, message: Outgoing) -> SendOutcome:
         """Run one mail transaction; see the module docstring.
 
