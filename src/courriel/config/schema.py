@@ -311,11 +311,12 @@ class DeliverySection:
         default=100,
         metadata=_meta("Messages sent over one connection before it is closed.", min=1),
     )
-    connection_cache_time: timedelta = field(
+    connection_cache_time: timedelta | None = field(
         default=timedelta(seconds=2),
         metadata=_meta(
             "How long a connection with nothing more to send stays open for the next "
-            "delivery round to the same host (as Postfix's connection cache); 0: close it."
+            "delivery round to the same host (as Postfix's connection cache); empty: "
+            "close it at once."
         ),
     )
     claim_lease: timedelta = field(

@@ -89,7 +89,11 @@ class WorkerSettings:
             delay_warning_after=section.delay_warning_after,
             max_connections_per_domain=section.max_connections_per_domain,
             max_messages_per_connection=section.max_messages_per_connection,
-            connection_cache_time=section.connection_cache_time.total_seconds(),
+            connection_cache_time=(
+                section.connection_cache_time.total_seconds()
+                if section.connection_cache_time
+                else 0.0
+            ),
             relay_host=section.relay_host,
             relay_port=section.relay_port,
         )
