@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from courriel.marketing.campaigns.message import Content
@@ -23,7 +23,7 @@ from courriel.marketing.links import LinkSigner
 from courriel.marketing.lists import create_list, subscribe
 from courriel.marketing.types import ConsentChange, ContactData
 from courriel.storage.db import Database
-from courriel.storage.models.campaigns import templates
+from courriel.storage.models.campaigns import campaign_recipients, templates
 from courriel.storage.models.mail import domains
 from courriel.testing import mail as testing_mail
 
@@ -167,3 +167,14 @@ async def shop(database: Database) -> Shop:
         email = f"c{index}@customer.example"
         people[email] = await add_contact(database, email, list_id=newsletter.id, first=f"P{index}")
     return Shop(template_id=template_id, list_id=newsletter.id, contacts=people)
+
+
+async def recipient_statuses(db: Database, campaign_id: int) -> dict[str, str]:
+    """Each recipient address of the campaign with its send record's status."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(campaign_recipients.c.email, campaign_recipients.c.status).where(
+                campaign_recipients.c.campaign_id == campaign_id
+            )
+        )
+        return {row.email: row.status for row in rows}

@@ -42,6 +42,7 @@ from .conftest import (
     Shop,
     add_contact,
     make_sender,
+    recipient_statuses,
 )
 
 ADDRESS = "1 Rue de la Paix, Paris"
@@ -63,16 +64,6 @@ async def _campaign(db: Database, shop: Shop, **extra: object) -> Campaign:
         )
         await send_campaign(conn, made.id, now=T0, shop_address=ADDRESS)
     return made
-
-
-async def _recipients(db: Database, campaign_id: int) -> dict[str, str]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(campaign_recipients.c.email, campaign_recipients.c.status).where(
-                campaign_recipients.c.campaign_id == campaign_id
-            )
-        )
-        return {row.email: row.status for row in rows}
 
 
 async def _drain(db: Database, sender: object, limit: int = 200) -> None:
@@ -112,7 +103,7 @@ async def test_audience_rules(database: Database, shop: Shop) -> None:
         database, shop, audience=[("list", shop.list_id), ("segment", segment.id)]
     )
     await _drain(database, make_sender(database, RecordingMailer(database), Clock()))
-    got = await _recipients(database, made.id)
+    got = await recipient_statuses(database, made.id)
     expected = {f"c{i}@customer.example" for i in range(1, 7)} | {"vip@other.example"}
     assert set(got) == expected  # c1 once although in both; the others excluded
     assert segment_only
@@ -164,7 +155,7 @@ async def test_crash_and_cancel_then_restart_send_exactly_once(
     await _drain(database, make_sender(database, rest, Clock()))
     counts = Counter(m.recipient for m in crashing.sent + slow.sent + rest.sent)
     assert counts == {email: 1 for email in shop.contacts}
-    statuses = await _recipients(database, made.id)
+    statuses = await recipient_statuses(database, made.id)
     assert set(statuses.values()) == {"sent"}
     report = await _report(database, made.id)
     assert report.total.sent == 7
@@ -186,7 +177,7 @@ async def test_refused_recipient_fails_and_suppressed_since_freeze_is_skipped(
     async with database.write() as conn:
         await suppress(conn, kind="address", value="c4@customer.example", reason="bounce", now=T0)
     await _drain(database, sender)
-    got = await _recipients(database, made.id)
+    got = await recipient_statuses(database, made.id)
     assert got["c2@customer.example"] == "failed"
     assert got["c4@customer.example"] == "skipped"
     assert Counter(got.values()) == {"sent": 5, "failed": 1, "skipped": 1}

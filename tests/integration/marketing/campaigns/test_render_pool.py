@@ -18,7 +18,7 @@ from typing import Any
 
 import dkim as dkimpy
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from courriel.delivery.dkimkeys import dns_records, ensure_keys, signing_pems
 from courriel.marketing.campaigns.copies import SenderSettings
@@ -29,10 +29,10 @@ from courriel.marketing.campaigns.service import create_campaign, send_campaign
 from courriel.marketing.campaigns.tokens import Links
 from courriel.marketing.links import LinkSigner
 from courriel.storage.db import Database
-from courriel.storage.models.campaigns import campaign_recipients, templates
+from courriel.storage.models.campaigns import templates
 from courriel.storage.models.marketing import contacts
 
-from .conftest import T0, VERP_KEY, Clock, RecordingMailer, Shop
+from .conftest import T0, VERP_KEY, Clock, RecordingMailer, Shop, recipient_statuses
 
 SHOP = {"name": "Shop", "url": "https://shop.example", "address": "1 Rue", "currency": "EUR"}
 HTML = (
@@ -115,16 +115,6 @@ async def _dnsfunc(db: Database) -> Any:
     return lookup
 
 
-async def _statuses(db: Database, campaign_id: int) -> dict[str, str]:
-    async with db.read() as conn:
-        rows = await conn.execute(
-            select(campaign_recipients.c.email, campaign_recipients.c.status).where(
-                campaign_recipients.c.campaign_id == campaign_id
-            )
-        )
-        return {row.email: row.status for row in rows}
-
-
 async def test_render_processes_sign_every_copy_once(
     database: Database, shop: Shop, pool: RenderPool
 ) -> None:
@@ -139,7 +129,7 @@ async def test_render_processes_sign_every_copy_once(
     mailer = RecordingMailer(database)
     await _drain(_sender(database, mailer, pool, threshold=1))
 
-    statuses = await _statuses(database, campaign_id)
+    statuses = await recipient_statuses(database, campaign_id)
     assert statuses.pop("c4@customer.example") == "failed"  # 10 // 0: this copy alone
     assert set(statuses.values()) == {"sent"} and len(statuses) == 6
     assert Counter(m.recipient for m in mailer.sent) == dict.fromkeys(statuses, 1)
@@ -168,7 +158,7 @@ async def test_a_batch_under_the_threshold_renders_on_the_loop(
     campaign_id = await _campaign(database, shop)
     mailer = RecordingMailer(database)
     await _drain(_sender(database, mailer, pool, threshold=4))  # batches of 3: never
-    assert set((await _statuses(database, campaign_id)).values()) == {"sent"}
+    assert set((await recipient_statuses(database, campaign_id)).values()) == {"sent"}
     assert len(mailer.sent) == 7
     # Not signed here: the router signs mail as it enters delivery.
     assert not any(m.signed or b"DKIM-Signature" in m.message for m in mailer.sent)

@@ -35,8 +35,17 @@ from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import campaigns
 
-from .conftest import T0, Clock, Crash, FakeRenderer, RecordingMailer, Shop, make_sender
-from .test_engine import _campaign, _drain, _recipients
+from .conftest import (
+    T0,
+    Clock,
+    Crash,
+    FakeRenderer,
+    RecordingMailer,
+    Shop,
+    make_sender,
+    recipient_statuses,
+)
+from .test_engine import _campaign, _drain
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ async def test_a_copy_that_fails_to_render_fails_alone(database: Database, shop:
     made = await _campaign(database, shop)
     mailer = RecordingMailer(database)
     await _drain(database, _picky_sender(make_sender(database, mailer, Clock())))
-    got = await _recipients(database, made.id)
+    got = await recipient_statuses(database, made.id)
     assert got.pop("c3@customer.example") == "failed"
     assert set(got.values()) == {"sent"} and len(mailer.sent) == 6
     async with database.read() as conn:
@@ -88,10 +97,10 @@ async def test_a_temporary_failure_leaves_rows_pending_for_the_next_step(
     sender = make_sender(database, mailer, Clock(), batch=7)
     assert await sender.step(made.id)  # freeze
     assert not await sender.step(made.id)  # the batch stops: nothing to do until next poll
-    got = await _recipients(database, made.id)
+    got = await recipient_statuses(database, made.id)
     assert "pending" in got.values() and "failed" not in got.values()
     await _drain(database, sender)
-    assert set((await _recipients(database, made.id)).values()) == {"sent"}
+    assert set((await recipient_statuses(database, made.id)).values()) == {"sent"}
     assert len(mailer.sent) == 7
 
 
@@ -102,7 +111,7 @@ async def test_the_sender_task_survives_a_failing_step(database: Database, shop:
     task = asyncio.create_task(make_sender(database, mailer, Clock()).run(stop))
 
     async def all_sent() -> None:
-        while set((await _recipients(database, made.id)).values()) != {"sent"}:
+        while set((await recipient_statuses(database, made.id)).values()) != {"sent"}:
             assert not task.done(), "the sender task died"
             await asyncio.sleep(0.01)
 
