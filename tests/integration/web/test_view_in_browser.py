@@ -23,7 +23,6 @@ from tests.integration.marketing.campaigns_tracking.seed import (
     stats_row,
 )
 
-from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.campaigns.copies import (
     RECIPIENT_COLUMNS,
     CopyJob,
@@ -31,6 +30,7 @@ from courriel.marketing.campaigns.copies import (
     load_renderer,
     render_copy,
 )
+from courriel.marketing.campaigns.render import renderer_factory
 from courriel.marketing.campaigns.service import get_campaign
 from courriel.marketing.campaigns.tokens import Links, Ref
 from courriel.marketing.recommend import Recommender
