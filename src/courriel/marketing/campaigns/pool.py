@@ -20,6 +20,7 @@ Invariants:
   type name, never its text: it may quote the address); any other exception fails the
   chunk, and the sender retries the batch at its next poll.
 - Nothing here touches the database: the sender reads and writes, the workers compute.
+- A worker exits within a second of its serving process dying, however it died.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import concurrent.futures
 import hashlib
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -62,6 +65,7 @@ __all__ = [
     "RenderPool",
     "SigningKeys",
     "context_key",
+    "orphan_guard",
     "recommendation_table",
     "render_chunk",
 ]
@@ -215,6 +219,22 @@ def render_chunk(context: PoolContext, rows: Sequence[PoolRow], now: datetime) -
     return made
 
 
+def orphan_guard(parent: int, interval: float = 1.0) -> None:
+    """In a worker: exit once ``parent`` is gone (a SIGKILL of the serving process).
+
+    A pool worker holds both ends of its call queue's pipe, so it never sees the parent's
+    death as an end of file and would wait for work forever; a daemon thread watches the
+    parent process id instead.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="courriel-orphan-guard", daemon=True).start()
+
+
 class RenderPool:
     """``processes`` worker processes (started on first use, by ``spawn``)."""
 
@@ -237,7 +257,10 @@ class RenderPool:
             # spawn, not fork: the serving process has threads (the database's) and an
             # event loop that a forked child must not inherit.
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=orphan_guard,
+                initargs=(os.getpid(),),
             )
             log.info("campaigns: started %d render processes", self.processes)
         loop = asyncio.get_running_loop()
