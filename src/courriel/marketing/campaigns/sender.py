@@ -319,10 +319,15 @@ class CampaignSender:
         """Each row as plain data with its recommendations (the book stays here); a row
         whose recommendations are refused fails, as its render would."""
         variants = {v.id: v for v in campaign.variants}
+        # The template's static calls, per variant once (not an await per row).
+        calls_of = {
+            v.id: (await self._renderer(campaign, v)).recommendation_calls
+            for v in campaign.variants
+        }
         items: list[PoolRow] = []
         for row in rows:
             variant = winner or variants[row.variant_id]
-            calls = (await self._renderer(campaign, variant)).recommendation_calls
+            calls = calls_of[variant.id]
             recommend = book.for_contact(row.contact_id) if book is not None else None
             try:
                 table = recommendation_table(recommend or no_recommendations, calls)
