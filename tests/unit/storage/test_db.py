@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import insert, select, text
 
 from courriel.errors import StorageError
-from courriel.storage.db import MIGRATIONS_DIR, Database, normalize_url, sqlite_url_for
+from courriel.storage.db import (
+    MIGRATIONS_DIR,
+    SQLITE_POOL_STATEMENT_CACHE,
+    Database,
+    normalize_url,
+    sqlite_url_for,
+)
 from courriel.storage.models import domains, utcnow
 
 
@@ -111,3 +118,46 @@ async def test_unreachable_postgres_is_storage_error() -> None:
     # Port 1 on loopback: nothing listens there.
     with pytest.raises(StorageError):
         await Database.open("postgresql://postgres@127.0.0.1:1/none")
+
+
+def _sqlite_heap() -> Callable[[], int]:
+    """sqlite3_memory_used() of the library the stdlib driver runs on (skips otherwise)."""
+    import ctypes
+    import ctypes.util
+    import sqlite3
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        pytest.skip("the stdlib sqlite3 module is not linked to a shared libsqlite3")
+    lib = ctypes.CDLL(name)
+    lib.sqlite3_libversion.restype = ctypes.c_char_p
+    if lib.sqlite3_libversion().decode() != sqlite3.sqlite_version:
+        pytest.skip("the shared libsqlite3 is not the one the sqlite3 module uses")
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return lambda: int(lib.sqlite3_memory_used())
+
+
+async def test_pooled_sqlite_connections_keep_few_prepared_statements(tmp_path: Path) -> None:
+    # Each distinct statement text (an IN list of another length) is prepared and cached
+    # per pooled connection; at the stdlib's 128 the pool grew the serving process by tens
+    # of MB during a campaign. Past SQLITE_POOL_STATEMENT_CACHE, older ones are finalised.
+    heap = _sqlite_heap()
+    db = await Database.open(sqlite_url_for(tmp_path))
+    try:
+        async with db.read() as conn:
+
+            async def distinct(first: int, count: int) -> None:
+                for k in range(first, first + count):
+                    await conn.execute(text(f"SELECT {k} AS c{k}"))
+
+            before = heap()
+            await distinct(0, SQLITE_POOL_STATEMENT_CACHE)
+            full = heap()
+            await distinct(SQLITE_POOL_STATEMENT_CACHE, 200)
+            after = heap()
+    finally:
+        await db.close()
+    per_statement = (full - before) / SQLITE_POOL_STATEMENT_CACHE
+    assert per_statement > 0
+    # 200 more distinct statements: at most a few more stay prepared, not 112 (128 - 16).
+    assert after - full < 8 * per_statement
