@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from courriel.delivery.committer import CommitJob
 from courriel.marketing.campaigns.message import Content
 from courriel.marketing.campaigns.sender import (
     CampaignSender,
@@ -22,6 +23,7 @@ from courriel.marketing.contacts import upsert_contact
 from courriel.marketing.links import LinkSigner
 from courriel.marketing.lists import create_list, subscribe
 from courriel.marketing.types import ConsentChange, ContactData
+from courriel.storage.blobs import BlobStore
 from courriel.storage.db import Database
 from courriel.storage.models.campaigns import campaign_recipients, templates
 from courriel.storage.models.mail import domains
@@ -178,3 +180,20 @@ async def recipient_statuses(db: Database, campaign_id: int) -> dict[str, str]:
             )
         )
         return {row.email: row.status for row in rows}
+
+
+async def commit_job(blobs: BlobStore, n: int, hook: Callable[[Connection], None]) -> CommitJob:
+    """A one-recipient queue job for ``r{n}@remote.test`` whose ``on_commit`` is ``hook``."""
+    writer = blobs.writer()
+    await writer.write(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode())
+    blob = writer.prepare()
+    return CommitJob(
+        sender=f"bounce-{n}@shop.example",
+        account_ids=(),
+        remote=(f"r{n}@remote.test",),
+        blob=blob,
+        size=blob.ref.size,
+        trace_header=b"",
+        internal_date=T0,
+        on_commit=hook,
+    )

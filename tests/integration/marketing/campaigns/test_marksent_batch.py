@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection
 
-from courriel.delivery.committer import BatchHook, CommitJob, GroupCommitter, OrderedHook
+from courriel.delivery.committer import BatchHook, GroupCommitter, OrderedHook
 from courriel.mailstore.service import MailStore
 from courriel.marketing.campaigns.marksent import MarkSent
 from courriel.marketing.campaigns.service import AbSettings, create_campaign
@@ -23,7 +23,7 @@ from courriel.storage.models.campaigns import campaign_recipients, campaign_stat
 from courriel.storage.models.dashboard import daily_stats
 from courriel.storage.models.marketing import contacts
 
-from .conftest import T0, Shop
+from .conftest import T0, Shop, commit_job
 
 COUNTED = ("campaign_recipients", "campaign_stats", "daily_stats")
 
@@ -275,22 +275,6 @@ class StopProbe:
         event.remove(conn, "before_cursor_execute", self.probe.count)
 
 
-async def _job(blobs: BlobStore, n: int, hook: Callable[[Connection], None]) -> CommitJob:
-    writer = blobs.writer()
-    await writer.write(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode())
-    blob = writer.prepare()
-    return CommitJob(
-        sender=f"bounce-{n}@shop.example",
-        account_ids=(),
-        remote=(f"r{n}@remote.test",),
-        blob=blob,
-        size=blob.ref.size,
-        trace_header=b"",
-        internal_date=T0,
-        on_commit=hook,
-    )
-
-
 async def test_the_committer_runs_a_batchs_marksent_hooks_together(
     database: Database, shop: Shop, blobs: BlobStore, mailstore: MailStore
 ) -> None:
@@ -299,7 +283,7 @@ async def test_the_committer_runs_a_batchs_marksent_hooks_together(
     probe = Probe([])
     hooks: list[Callable[[Connection], None]] = [StopProbe(probe), *_hooks(setup, 300), probe]
     committer = GroupCommitter(database, mailstore, max_batch=512)
-    jobs = [await _job(blobs, n, hook) for n, hook in enumerate(hooks)]
+    jobs = [await commit_job(blobs, n, hook) for n, hook in enumerate(hooks)]
     await asyncio.gather(*(committer.commit(job) for job in jobs))
     await committer.close()
     assert committer.batches == 1

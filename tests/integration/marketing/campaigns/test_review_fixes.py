@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 
-from courriel.delivery.committer import CommitJob, GroupCommitter, OrderedHook
+from courriel.delivery.committer import GroupCommitter, OrderedHook
 from courriel.errors import DeliveryRefused, InvalidInput
 from courriel.mailstore.service import MailStore
 from courriel.marketing.campaigns import abtest
@@ -42,6 +42,7 @@ from .conftest import (
     FakeRenderer,
     RecordingMailer,
     Shop,
+    commit_job,
     make_sender,
     recipient_statuses,
 )
@@ -152,22 +153,6 @@ class Hook:
         self.seen.append(self.key)
 
 
-async def _job(blobs: BlobStore, n: int, hook: Callable[[Connection], None]) -> CommitJob:
-    writer = blobs.writer()
-    await writer.write(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode())
-    blob = writer.prepare()
-    return CommitJob(
-        sender=f"bounce-{n}@shop.example",
-        account_ids=(),
-        remote=(f"r{n}@remote.test",),
-        blob=blob,
-        size=blob.ref.size,
-        trace_header=b"",
-        internal_date=T0,
-        on_commit=hook,
-    )
-
-
 async def test_a_batch_runs_ordered_hooks_sorted(
     database: Database, blobs: BlobStore, mailstore: MailStore
 ) -> None:
@@ -179,7 +164,7 @@ async def test_a_batch_runs_ordered_hooks_sorted(
         Hook((1, 2, 3), seen),
     ]
     committer = GroupCommitter(database, mailstore)
-    jobs = [await _job(blobs, n, hook) for n, hook in enumerate(hooks)]
+    jobs = [await commit_job(blobs, n, hook) for n, hook in enumerate(hooks)]
     await asyncio.gather(*(committer.commit(job) for job in jobs))
     await committer.close()
     assert committer.batches == 1
