@@ -178,6 +178,12 @@ class DeliveryWorker:
                 except CourrielError as exc:
                     log.error("delivery round failed: %s", exc)
                     busy = 0
+                except Exception:
+                    # A bug in one round must not end delivery while the node runs on
+                    # (the task would die unseen): log it with its traceback and poll
+                    # again. What the round claimed comes back when its lease ends.
+                    log.exception("delivery round failed unexpectedly")
+                    busy = 0
                 if busy or self._stopping:
                     continue
                 if self._sessions is not None:

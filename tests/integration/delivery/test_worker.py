@@ -85,6 +85,7 @@ def _worker(
     clock: Callable[[], datetime] | None = None,
     settings: WorkerSettings = SETTINGS,
     worker_id: str = "w1",
+    router: Callable[[str], Any] | None = None,
 ) -> tuple[DeliveryWorker, Any]:
     connector = CONNECTORS[0](list(receivers))
     notices = notices or Notices()
@@ -98,7 +99,7 @@ def _worker(
         on_delay=notices.delay,
         clock=clock or Clock(),
         worker_id=worker_id,
-        router=None if table is None else _router(table),
+        router=router or (None if table is None else _router(table)),
     )
     return worker, connector
 
@@ -401,3 +402,43 @@ async def test_two_workers_never_deliver_a_recipient_twice(
     delivered = mx1.delivered_to()
     assert len(delivered) == len(set(delivered)) == 5000
     assert await list_queue(database) == []
+
+
+async def test_an_unexpected_error_in_a_round_is_logged_and_delivery_goes_on(
+    database: Database, blobs: BlobStore, receivers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, only CourrielError was caught: any other exception ended run() for good and
+    # the node kept running without delivery, with nothing in the log.
+    mx1: Receiver = await receivers("127.0.0.2")
+    settings = WorkerSettings(
+        retry_schedule=(timedelta(minutes=5),),
+        expire_after=timedelta(days=5),
+        poll_interval=0.05,
+        lease=timedelta(milliseconds=200),
+    )
+    routes = iter([SystemError("bad argument to internal function")])
+
+    async def route(_domain: str) -> Sequence[Hop]:
+        failure = next(routes, None)
+        if failure is not None:
+            raise failure
+        return [MX1]
+
+    worker, _ = _worker(
+        database,
+        blobs,
+        [mx1],
+        None,
+        settings=settings,
+        clock=lambda: datetime.now(UTC),
+        router=route,
+    )
+    task = asyncio.create_task(worker.run())
+    await _queue(database, blobs, ["x@remote.test"])
+    worker.wake()
+    await asyncio.wait_for(mx1.arrived.wait(), 30)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert mx1.delivered_to() == ["x@remote.test"]
+    failed = [r for r in caplog.records if r.message == "delivery round failed unexpectedly"]
+    assert failed and failed[0].exc_info is not None
