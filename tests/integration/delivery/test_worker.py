@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,6 +117,19 @@ async def _queue(
             size=len(TRACE) + ref.size,
             trace_header=TRACE,
         )
+
+
+async def _run_until_delivered(
+    worker: DeliveryWorker, database: Database, blobs: BlobStore, mx1: Receiver
+) -> None:
+    """run() the worker, queue one message for x@remote.test, wake it, stop once it got there."""
+    task = asyncio.create_task(worker.run())
+    await _queue(database, blobs, ["x@remote.test"])
+    worker.wake()
+    await asyncio.wait_for(mx1.arrived.wait(), 30)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    assert mx1.delivered_to() == ["x@remote.test"]
 
 
 async def _outcomes(db: Database) -> list[tuple[str, int, str]]:
@@ -349,11 +362,7 @@ async def test_run_delivers_on_wake_and_stops(
 ) -> None:
     mx1: Receiver = await receivers("127.0.0.2")
     # A poll interval far longer than the test: only wake() can make it send.
-    settings = WorkerSettings(
-        retry_schedule=(timedelta(minutes=5),),
-        expire_after=timedelta(days=5),
-        poll_interval=3600,
-    )
+    settings = replace(SETTINGS, poll_interval=3600)
     worker, _ = _worker(
         database,
         blobs,
@@ -362,13 +371,7 @@ async def test_run_delivers_on_wake_and_stops(
         settings=settings,
         clock=lambda: datetime.now(UTC),
     )
-    task = asyncio.create_task(worker.run())
-    await _queue(database, blobs, ["x@remote.test"])
-    worker.wake()
-    await asyncio.wait_for(mx1.arrived.wait(), 30)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
-    assert mx1.delivered_to() == ["x@remote.test"]
+    await _run_until_delivered(worker, database, blobs, mx1)
 
 
 async def test_two_workers_never_deliver_a_recipient_twice(
@@ -410,12 +413,7 @@ async def test_an_unexpected_error_in_a_round_is_logged_and_delivery_goes_on(
     # Before, only CourrielError was caught: any other exception ended run() for good and
     # the node kept running without delivery, with nothing in the log.
     mx1: Receiver = await receivers("127.0.0.2")
-    settings = WorkerSettings(
-        retry_schedule=(timedelta(minutes=5),),
-        expire_after=timedelta(days=5),
-        poll_interval=0.05,
-        lease=timedelta(milliseconds=200),
-    )
+    settings = replace(SETTINGS, poll_interval=0.05, lease=timedelta(milliseconds=200))
     routes = iter([SystemError("bad argument to internal function")])
 
     async def route(_domain: str) -> Sequence[Hop]:
@@ -433,12 +431,6 @@ async def test_an_unexpected_error_in_a_round_is_logged_and_delivery_goes_on(
         clock=lambda: datetime.now(UTC),
         router=route,
     )
-    task = asyncio.create_task(worker.run())
-    await _queue(database, blobs, ["x@remote.test"])
-    worker.wake()
-    await asyncio.wait_for(mx1.arrived.wait(), 30)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
-    assert mx1.delivered_to() == ["x@remote.test"]
+    await _run_until_delivered(worker, database, blobs, mx1)
     failed = [r for r in caplog.records if r.message == "delivery round failed unexpectedly"]
     assert failed and failed[0].exc_info is not None
