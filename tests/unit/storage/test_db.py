@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,10 +125,6 @@ async def test_unreachable_postgres_is_storage_error() -> None:
 
 def _sqlite_heap() -> Callable[[], int]:
     """sqlite3_memory_used() of the library the stdlib driver runs on (skips otherwise)."""
-    import ctypes
-    import ctypes.util
-    import sqlite3
-
     name = ctypes.util.find_library("sqlite3")
     if name is None:
         pytest.skip("the stdlib sqlite3 module is not linked to a shared libsqlite3")

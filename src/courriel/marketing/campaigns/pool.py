@@ -20,7 +20,7 @@ Invariants:
   type name, never its text: it may quote the address); any other exception fails the
   chunk, and the sender retries the batch at its next poll.
 - Nothing here touches the database: the sender reads and writes, the workers compute.
-- A worker exits within a second of its serving process dying, however it died.
+- A worker exits as soon as its serving process dies, however it died.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import concurrent.futures
 import hashlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 import time
@@ -219,17 +220,20 @@ def render_chunk(context: PoolContext, rows: Sequence[PoolRow], now: datetime) -
     return made
 
 
-def orphan_guard(parent: int, interval: float = 1.0) -> None:
-    """In a worker: exit once ``parent`` is gone (a SIGKILL of the serving process).
+def orphan_guard() -> None:
+    """In a worker: exit as soon as the serving process is gone (even by SIGKILL).
 
     A pool worker holds both ends of its call queue's pipe, so it never sees the parent's
-    death as an end of file and would wait for work forever; a daemon thread watches the
-    parent process id instead.
+    death as an end of file and would wait for work forever. Its parent sentinel (the
+    pipe ``spawn`` gives every child, whose other end only the parent holds) becomes
+    readable when the parent dies: a daemon thread waits on it.
     """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return  # not a child process
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
+        multiprocessing.connection.wait([parent.sentinel])
         os._exit(0)
 
     threading.Thread(target=watch, name="courriel-orphan-guard", daemon=True).start()
@@ -260,7 +264,6 @@ class RenderPool:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=orphan_guard,
-                initargs=(os.getpid(),),
             )
             log.info("campaigns: started %d render processes", self.processes)
         loop = asyncio.get_running_loop()
