@@ -160,7 +160,7 @@ class BatchStore(Protocol):
     def insert_tags(self, records: list[tuple[int, str]], *, fresh: bool) -> None:
         """Add (contact id, tag) pairs."""
 
-    def insert_consents(self, records: list[tuple[Any, ...]]) -> None:
+    def insert_consents(self, records: list[tuple[Any, ...]], *, fresh: bool) -> None:
         """Append proof rows: contact_id, channel, status, method, ip, detail, recorded_at."""
 
     def update_statuses(self, records: list[tuple[Any, ...]]) -> None:
@@ -466,7 +466,8 @@ def _consent(
     context: _Context,
 ) -> set[str]:
     """Record consent changes; returns the addresses whose status changed."""
-    proof: list[tuple[Any, ...]] = []
+    proof: list[tuple[Any, ...]] = []  # of contacts that existed
+    fresh: list[tuple[Any, ...]] = []  # of contacts this batch inserted
     statuses: list[tuple[Any, ...]] = []
     changed: set[str] = set()
     method = context.source[:32]
@@ -478,12 +479,17 @@ def _consent(
             continue
         changed.add(row.email)
         contact_id = ids[row.email]
-        proof.append((contact_id, "email", wanted, method, None, f"line {row.line}", context.now))
-        if stored is not None:
+        record = (contact_id, "email", wanted, method, None, f"line {row.line}", context.now)
+        if stored is None:
             # New contacts were inserted with this status already (_plan_row).
-            statuses.append((wanted, context.now, contact_id))
+            fresh.append(record)
+            continue
+        proof.append(record)
+        statuses.append((wanted, context.now, contact_id))
+    if fresh:
+        store.insert_consents(fresh, fresh=True)
     if proof:
-        store.insert_consents(proof)
+        store.insert_consents(proof, fresh=False)
     if statuses:
         store.update_statuses(statuses)
     return changed

@@ -145,7 +145,8 @@ class SqliteStore:
         del fresh
         self.cursor.executemany(_INSERT_TAG, records)
 
-    def insert_consents(self, records: list[tuple[Any, ...]]) -> None:
+    def insert_consents(self, records: list[tuple[Any, ...]], *, fresh: bool) -> None:
+        del fresh
         self.cursor.executemany(_INSERT_CONSENT, records)
 
     def update_statuses(self, records: list[tuple[Any, ...]]) -> None:
