@@ -82,11 +82,13 @@ _READ_KEYS = 1000  # keys per read statement
 # Keys of the pooled connection's ``info``: the staging tables this session has, and
 # whether it may skip the foreign-key checks of rows whose parents it inserted.
 _MADE = "courriel_import_stages"
-_TRUSTED = "courriel_import_may_skip_checks"
-_IS_SUPERUSER = (
-    "SELECT current_setting('is_superuser') = 'on', current_setting('server_version_num')::int"
+_TRUSTED = "courriel_import_replication_role"
+_SESSION = (
+    "SELECT current_setting('is_superuser') = 'on', "
+    "current_setting('server_version_num')::int, current_setting('session_replication_role')"
 )
 _MAY_SET_ROLE = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+_SET_ROLE = "SELECT set_config('session_replication_role', $1, true)"  # LOCAL
 _PG15 = 150000  # GRANT SET ON PARAMETER exists from PostgreSQL 15 on
 
 
@@ -185,30 +187,32 @@ class PostgresStore:
         self._plans(reading=False)
         await_only(self.raw.copy_records_to_table(table, records=records, columns=list(columns)))
 
-    def _may_skip_checks(self) -> bool:
-        """Whether this session may set ``session_replication_role`` (asked once per
-        pooled connection)."""
+    def _session_role(self) -> str | None:
+        """The session's own ``session_replication_role``, None when the session may not
+        set it (asked once per pooled connection, before any change of ours)."""
         info = self.conn.connection.info
         if _TRUSTED not in info:
-            superuser, version = await_only(self.raw.fetchrow(_IS_SUPERUSER))
+            superuser, version, role = await_only(self.raw.fetchrow(_SESSION))
             allowed = bool(superuser)
             if not allowed and version >= _PG15:
                 allowed = bool(await_only(self.raw.fetchval(_MAY_SET_ROLE)))
-            info[_TRUSTED] = allowed
-        return bool(info[_TRUSTED])
+            info[_TRUSTED] = str(role) if allowed else None
+        role = info[_TRUSTED]
+        return None if role is None else str(role)
 
     def _copy_fresh(
         self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
     ) -> None:
         """COPY rows whose contacts this transaction inserted, without the foreign-key
         checks when the session may skip them (module docstring)."""
-        if not self._may_skip_checks():
+        role = self._session_role()
+        if role is None or role == "replica":  # may not skip them, or skips them already
             self._copy(table, columns, records)
             return
-        # SET LOCAL: a failure rolls it back with the transaction.
-        await_only(self.raw.execute("SET LOCAL session_replication_role = replica"))
+        # Transaction-local: a failure rolls the setting back with the transaction.
+        await_only(self.raw.fetchval(_SET_ROLE, "replica"))
         self._copy(table, columns, records)
-        await_only(self.raw.execute("SET LOCAL session_replication_role = origin"))
+        await_only(self.raw.fetchval(_SET_ROLE, role))
 
     def _staged(self, table: Table, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
         """COPY ``records`` into the (empty) staging table of ``columns`` of ``table``."""
@@ -278,7 +282,7 @@ class PostgresStore:
     def _list_locked(self, list_id: int) -> bool:
         """Lock the list ``FOR KEY SHARE`` (what each membership's foreign-key check would
         take) when its memberships skip those checks; False when it no longer exists."""
-        if not self._may_skip_checks():
+        if self._session_role() is None:
             return True
         self._plans(reading=False)
         return await_only(self.raw.fetchval(self.sql["lock_list"], list_id)) is not None

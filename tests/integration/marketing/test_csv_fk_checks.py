@@ -172,3 +172,31 @@ async def test_a_deleted_list_fails_the_batch_and_writes_nothing(database: Datab
     async with database.read() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM contacts")) == 1
         assert await conn.scalar(_ORPHANS) == 0
+
+
+async def test_the_sessions_own_replication_role_comes_back(db_url: str) -> None:
+    # A database whose sessions start with another role than "origin": the batch sets
+    # "replica" for its COPYs, then puts the session's own value back.
+    name = make_url(db_url).database
+    await _admin(db_url, f'ALTER DATABASE "{name}" SET session_replication_role = local')
+    db = await Database.open(db_url)
+    try:
+        list_id = await _make_list(db)
+        async with db.engine.connect() as conn, conn.begin():
+            await conn.run_sync(
+                lambda sync: write_batch(
+                    sync,
+                    [_row(2, "ann@example.com")],
+                    list_id=list_id,
+                    consent=None,
+                    source="import",
+                    now=T0,
+                )
+            )
+            shown = await conn.scalar(text("SHOW session_replication_role"))
+        assert shown == "local"
+        async with db.read() as conn:
+            assert await conn.scalar(_ORPHANS) == 0
+            assert await conn.scalar(text("SELECT count(*) FROM list_members")) == 2
+    finally:
+        await db.close()
