@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
-from courriel.marketing.csvbatch import BatchRow, new_values, write_batch
+from courriel.marketing.csvbatch import BatchRow, BatchTotals, new_values, write_batch
 from courriel.marketing.csvio import import_contacts
 from courriel.marketing.lists import find_list
 from courriel.storage.db import Database
@@ -126,6 +126,13 @@ def _row(line: int, email: str) -> BatchRow:
     )
 
 
+def _batch(rows: list[BatchRow], list_id: int) -> Callable[[Connection], BatchTotals]:
+    """write_batch of ``rows`` for the list, as a transaction's synchronous work."""
+    return lambda sync: write_batch(
+        sync, rows, list_id=list_id, consent=None, source="import", now=T0
+    )
+
+
 async def _make_list(db: Database) -> int:
     await import_contacts(db, io.StringIO("email\nfirst@example.com\n"), list_name="l", now=T0)
     async with db.read() as conn:
@@ -138,11 +145,7 @@ async def test_list_is_locked_while_its_memberships_skip_the_checks(database: Da
     list_id = await _make_list(database)
     rows = [_row(2, "ann@example.com"), _row(3, "bob@example.com")]
     async with database.engine.connect() as conn, conn.begin() as transaction:
-        totals = await conn.run_sync(
-            lambda sync: write_batch(
-                sync, rows, list_id=list_id, consent=None, source="import", now=T0
-            )
-        )
+        totals = await conn.run_sync(_batch(rows, list_id))
         assert totals.imported == 2
         # Deleting the list (FOR UPDATE) must wait for the batch, as with the checks.
         with pytest.raises(asyncpg.LockNotAvailableError):
@@ -159,16 +162,7 @@ async def test_a_deleted_list_fails_the_batch_and_writes_nothing(database: Datab
         await conn.execute(text("DELETE FROM lists WHERE id = :id"), {"id": list_id})
     # The checked COPY's own error, raised by the driver under the raw COPY.
     with pytest.raises(asyncpg.ForeignKeyViolationError, match="list_members"):
-        await database.run_write(
-            lambda sync: write_batch(
-                sync,
-                [_row(2, "ann@example.com")],
-                list_id=list_id,
-                consent=None,
-                source="import",
-                now=T0,
-            )
-        )
+        await database.run_write(_batch([_row(2, "ann@example.com")], list_id))
     async with database.read() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM contacts")) == 1
         assert await conn.scalar(_ORPHANS) == 0
@@ -183,16 +177,7 @@ async def test_the_sessions_own_replication_role_comes_back(db_url: str) -> None
     try:
         list_id = await _make_list(db)
         async with db.engine.connect() as conn, conn.begin():
-            await conn.run_sync(
-                lambda sync: write_batch(
-                    sync,
-                    [_row(2, "ann@example.com")],
-                    list_id=list_id,
-                    consent=None,
-                    source="import",
-                    now=T0,
-                )
-            )
+            await conn.run_sync(_batch([_row(2, "ann@example.com")], list_id))
             shown = await conn.scalar(text("SHOW session_replication_role"))
         assert shown == "local"
         async with db.read() as conn:
