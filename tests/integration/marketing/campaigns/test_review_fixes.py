@@ -9,6 +9,8 @@ while a campaign sends them.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,7 +109,7 @@ async def test_a_temporary_failure_leaves_rows_pending_for_the_next_step(
 
 async def test_the_sender_task_survives_a_failing_step(database: Database, shop: Shop) -> None:
     made = await _campaign(database, shop)
-    mailer = FlakyMailer(database, failures=1)  # Crash: no CourrielError, in an ExceptionGroup
+    mailer = FlakyMailer(database, failures=1)  # Crash: no CourrielError
     stop = asyncio.Event()
     task = asyncio.create_task(make_sender(database, mailer, Clock()).run(stop))
 
@@ -120,6 +122,48 @@ async def test_the_sender_task_survives_a_failing_step(database: Database, shop:
     stop.set()
     await task
     assert len(mailer.sent) == 7
+
+
+@dataclass
+class CrashBesideACommit(RecordingMailer):
+    """The first copy crashes while the second copy's write transaction is running (and
+    takes 0.3 s); every other copy goes through."""
+
+    calls: int = 0
+    begun: threading.Event = field(default_factory=threading.Event)
+
+    async def send(self, **kwargs: Any) -> bool:
+        self.calls += 1
+        if self.calls == 1:
+            assert await asyncio.to_thread(self.begun.wait, 10)
+            raise Crash("boom")
+        if self.calls == 2:
+            hook = kwargs["on_commit"]
+
+            def slow(conn: Connection) -> None:
+                self.begun.set()
+                time.sleep(0.3)
+                hook(conn)
+
+            kwargs["on_commit"] = slow
+        return await super().send(**kwargs)
+
+
+async def test_a_failing_step_ends_after_the_copies_it_started(
+    database: Database, shop: Shop
+) -> None:
+    # A step that fails must not end while one of its copies is still being queued: the
+    # next step would read that copy's row as pending and queue it a second time.
+    made = await _campaign(database, shop)
+    mailer = CrashBesideACommit(database)
+    sender = make_sender(database, mailer, Clock())
+    assert await sender.step(made.id)  # freeze
+    with pytest.raises(Crash):
+        await sender.step(made.id)
+    statuses = await recipient_statuses(database, made.id)
+    assert [statuses[mail.recipient] for mail in mailer.sent] == ["sent"]
+    await _drain(database, sender)
+    assert sorted(mail.recipient for mail in mailer.sent) == sorted(shop.contacts)
 
 
 async def test_no_winner_is_picked_for_a_campaign_cancelled_while_testing(
