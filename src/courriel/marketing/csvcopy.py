@@ -18,7 +18,7 @@ transaction's asyncpg connection, without SQLAlchemy's per-row parameter handlin
   triggers (as ``pg_restore --disable-triggers`` does). Each check was a ``SELECT … FOR
   KEY SHARE`` of the parent: it wrote a lock into every new contact's tuple (dirtying its
   page and the WAL) and cost the server more than the row itself. bench/contacts_import.py,
-  1,000,000 new rows: 79.6 -> 58.3 s. The one parent this batch did not insert, the list,
+  1,000,000 new rows: 79.6 -> 51.8 s. The one parent this batch did not insert, the list,
   is locked ``FOR KEY SHARE`` once per batch instead, as the check would have, so that it
   cannot be deleted under the memberships; when it is gone already, the COPY runs with the
   checks and fails as it always did. May: a superuser, or a role granted
@@ -192,27 +192,42 @@ class PostgresStore:
         set it (asked once per pooled connection, before any change of ours)."""
         info = self.conn.connection.info
         if _TRUSTED not in info:
-            superuser, version, role = await_only(self.raw.fetchrow(_SESSION))
+            superuser, version, current = await_only(self.raw.fetchrow(_SESSION))
             allowed = bool(superuser)
             if not allowed and version >= _PG15:
                 allowed = bool(await_only(self.raw.fetchval(_MAY_SET_ROLE)))
-            info[_TRUSTED] = str(role) if allowed else None
-        role = info[_TRUSTED]
-        return None if role is None else str(role)
+            info[_TRUSTED] = str(current) if allowed else None
+        role: str | None = info[_TRUSTED]
+        return role
 
     def _copy_fresh(
-        self, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: list[tuple[Any, ...]],
+        *,
+        list_id: int | None = None,
     ) -> None:
         """COPY rows whose contacts this transaction inserted, without the foreign-key
-        checks when the session may skip them (module docstring)."""
+        checks when the session may skip them (module docstring). ``list_id``: the list
+        the rows also reference, locked first as its checks would have locked it."""
         role = self._session_role()
-        if role is None or role == "replica":  # may not skip them, or skips them already
+        if role is None or (list_id is not None and not self._lock_list(list_id)):
+            # The checks stay: the session may not skip them, or the list is gone (the
+            # checked COPY reports it as it always did).
             self._copy(table, columns, records)
             return
-        # Transaction-local: a failure rolls the setting back with the transaction.
-        await_only(self.raw.fetchval(_SET_ROLE, "replica"))
+        switch = role != "replica"  # a session in replica skips them already
+        if switch:  # transaction-local: a failure rolls it back with the transaction
+            await_only(self.raw.fetchval(_SET_ROLE, "replica"))
         self._copy(table, columns, records)
-        await_only(self.raw.fetchval(_SET_ROLE, role))
+        if switch:
+            await_only(self.raw.fetchval(_SET_ROLE, role))
+
+    def _lock_list(self, list_id: int) -> bool:
+        """Lock the list ``FOR KEY SHARE``; False when it no longer exists."""
+        self._plans(reading=False)
+        return await_only(self.raw.fetchval(self.sql["lock_list"], list_id)) is not None
 
     def _staged(self, table: Table, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
         """COPY ``records`` into the (empty) staging table of ``columns`` of ``table``."""
@@ -270,19 +285,8 @@ class PostgresStore:
         self._executemany("update_statuses", records)
 
     def insert_members(self, records: list[tuple[Any, ...]], *, fresh: bool) -> None:
-        if fresh and self._list_locked(records[0][0]):
-            self._copy_fresh("list_members", _MEMBER_COLUMNS, records)
-        elif fresh:
-            # The list is gone: the checked COPY reports it as it always did.
-            self._copy("list_members", _MEMBER_COLUMNS, records)
+        if fresh:
+            self._copy_fresh("list_members", _MEMBER_COLUMNS, records, list_id=records[0][0])
         else:
             self._staged(list_members, _MEMBER_COLUMNS, records)
             await_only(self.raw.execute(self.sql["insert_members"]))
-
-    def _list_locked(self, list_id: int) -> bool:
-        """Lock the list ``FOR KEY SHARE`` (what each membership's foreign-key check would
-        take) when its memberships skip those checks; False when it no longer exists."""
-        if self._session_role() is None:
-            return True
-        self._plans(reading=False)
-        return await_only(self.raw.fetchval(self.sql["lock_list"], list_id)) is not None

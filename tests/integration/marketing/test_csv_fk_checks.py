@@ -150,7 +150,7 @@ async def test_list_is_locked_while_its_memberships_skip_the_checks(database: Da
         # Deleting the list (FOR UPDATE) must wait for the batch, as with the checks.
         with pytest.raises(asyncpg.LockNotAvailableError):
             await _admin(
-                str(database.engine.url.render_as_string(hide_password=False)),
+                database.engine.url.render_as_string(hide_password=False),
                 f"SELECT id FROM lists WHERE id = {list_id} FOR UPDATE NOWAIT",
             )
         await transaction.commit()

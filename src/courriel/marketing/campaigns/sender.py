@@ -266,7 +266,9 @@ class CampaignSender:
                     if not await self._guarded(send, campaign.id, int(row.id)):
                         halted.set()
 
-        await _settle([asyncio.ensure_future(one(row)) for row in rows])
+        failure = await _settled([asyncio.ensure_future(one(row)) for row in rows])
+        if failure is not None:
+            raise failure
         return None if halted.is_set() else True
 
     async def _send_pooled(  # noqa: PLR0917 (one batch's inputs)
@@ -311,12 +313,13 @@ class CampaignSender:
                     tasks.append(asyncio.ensure_future(one(made)))
         except BaseException:
             halted.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
             for future in futures:
                 future.cancel()  # after a failure: the rest stays pending for the next poll
-        await _settle(tasks)
+            failure = await _settled(tasks)  # the copies in flight end first, in any case
+        if failure is not None:
+            raise failure
         return None if halted.is_set() else True
 
     async def _pool_rows(
@@ -522,8 +525,8 @@ def _halting(halted: asyncio.Event) -> Iterator[None]:
         raise
 
 
-async def _settle(tasks: list[asyncio.Future[None]]) -> None:
-    """Wait for every copy's task of a batch, then raise the first failure, if any.
+async def _settled(tasks: list[asyncio.Future[None]]) -> BaseException | None:
+    """Wait for every copy's task of a batch; the first failure, if any.
 
     Not a TaskGroup: a failure there cancels the copies still being queued, and a cancelled
     copy's write transaction still commits on SQLite's writer thread, after the step has
@@ -532,6 +535,4 @@ async def _settle(tasks: list[asyncio.Future[None]]) -> None:
     only when each copy is queued and marked, or was never started.
     """
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    return next((r for r in results if isinstance(r, BaseException)), None)
